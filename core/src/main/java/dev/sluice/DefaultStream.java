@@ -1,0 +1,878 @@
+package dev.sluice;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.sluice.StreamOutcome.Status;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.time.Duration;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
+import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.slf4j.MDC;
+
+/**
+ * One stream: the {@link StreamHandle} its clients hold and the {@link TokenSink} its source writes
+ * to. Package-private; created by {@link DefaultStreamManager}.
+ */
+final class DefaultStream implements StreamHandle, TokenSink {
+
+  /*
+   * Implementation notes.
+   *
+   * The stream is a single-producer ring of String slots, a reader cursor, and a state machine, all
+   * coordinated through two words:
+   *
+   *   tail: [status:3 | count:61]   status RUNNING until the one terminal transition; count = tokens
+   *                                  published. The producer publishes a token by CAS(count -> count+1)
+   *                                  with status RUNNING; a terminator CASes the status bits. So the
+   *                                  transition and the final token count are decided by one atomic
+   *                                  step: a token is either in the stream (its CAS won, send returns)
+   *                                  or refused (its CAS lost, send throws). The terminal event's
+   *                                  sequence number is count + 1 of that CAS.
+   *   gate: [epoch:22 | consumed:42] the reader's high-water mark. The producer may publish sequence s
+   *                                  only if s <= consumed + bufferSize. consumed never goes down, so a
+   *                                  stale copy cached by the producer is always safe. Each attach
+   *                                  bumps the epoch, so a detached reader still running on another
+   *                                  thread can no longer move the gate (its CAS fails).
+   *
+   * The ring holds slots = nextPowerOfTwo(bufferSize + replayWindow) entries and is allocated on the
+   * first token. Because the producer stays within bufferSize of the gate, the replayWindow tokens
+   * behind the gate are never overwritten: a reader may resume anywhere after gate - replayWindow.
+   *
+   * The terminal event is not stored in the ring but in its own field, the slot reserved for it:
+   * emitting it is one volatile write, so it never blocks and never fails for lack of room (seed bug
+   * #3, the muted messenger). It is also the outcome every observer reads, so they all agree.
+   *
+   * Blocking uses park/unpark with a waiter field per side. Each side publishes its waiter (volatile
+   * write) and then re-reads the other side's word; the other side writes its word (CAS, a full fence)
+   * and then reads the waiter. Under sequential consistency of volatile accesses one of them sees the
+   * other, so no wake-up is lost (Dekker). Every release path -- cancel, detach, timeout, close --
+   * goes through terminate(), which seals the tail and unparks both waiters (seed bug #1, zombie
+   * writers).
+   *
+   * Cleanup (seed bug #2): the worker never touches the registry. Removal is decided by one CAS on
+   * `removed`, between the reader that receives the terminal event and the retention timer.
+   */
+
+  private static final Logger log = LoggerFactory.getLogger(DefaultStream.class);
+
+  /** MDC key under which the stream id is logged while its source runs. */
+  static final String MDC_KEY = "sluice.stream";
+
+  // ---- tail word ----
+  static final int STATUS_SHIFT = 61;
+  static final long COUNT_MASK = (1L << STATUS_SHIFT) - 1;
+  static final int S_RUNNING = 0;
+  static final int S_CANCELLED = 1;
+  static final int S_COMPLETED = 2;
+  static final int S_FAILED = 3;
+  static final int S_TIMED_OUT = 4;
+
+  // ---- gate word ----
+  static final int EPOCH_SHIFT = 42;
+  static final long CONSUMED_MASK = (1L << EPOCH_SHIFT) - 1;
+  static final long EPOCH_ONE = 1L << EPOCH_SHIFT;
+
+  // ---- worker states ----
+  static final int W_NEW = 0;
+  static final int W_RUNNING = 1;
+  static final int W_INTERRUPTING = 2;
+  static final int W_INTERRUPTED = 3;
+  static final int W_RETURNED = 4;
+
+  /** Sentinel for "no such time yet" in the nanosecond fields. */
+  static final long NONE = Long.MIN_VALUE;
+
+  /** Busy-wait rounds before parking: a wake-up costs tens of microseconds, a spin a few ns. */
+  static final int SPINS = 256;
+
+  /** Marks the hook stack as fired (hooks ran) or discarded (stream ended by its source). */
+  private static final HookNode FIRED = new HookNode(() -> {}, null);
+
+  private static final HookNode DISCARDED = new HookNode(() -> {}, null);
+
+  final DefaultStreamManager manager;
+  final String id;
+  final @Nullable String owner;
+  private final TokenSource source;
+  private final Ticker ticker;
+  final int capacity;
+  final int mask;
+
+  /**
+   * The state machine and the published token count; see the implementation notes.
+   *
+   * <p>Possible status transitions, exactly one per stream, each a CAS from RUNNING:
+   *
+   * <pre>
+   * RUNNING -> CANCELLED   cancel(), reader detach (CANCEL policy), manager close
+   * RUNNING -> COMPLETED   the source returned (worker)
+   * RUNNING -> FAILED      the source threw, was interrupted in send, or could not be started
+   * RUNNING -> TIMED_OUT   a timer found a deadline passed
+   * </pre>
+   *
+   * Ownership: while RUNNING the worker owns the source and this sink, and only it adds tokens. The
+   * winner of the transition emits the terminal event (one write to {@link #terminal}), wakes both
+   * waiters, runs the cancel hooks and interrupts the worker when the source is still running, and
+   * hands the stream to its manager, which schedules retention. The worker never removes the stream
+   * from the registry; {@link #removed} decides who does.
+   */
+  private volatile long tail;
+
+  /** The reader gate, [epoch | consumed]; see the implementation notes. Written by readers only. */
+  private volatile long gate;
+
+  /**
+   * The token slots, allocated by the producer before its first publish. Non-volatile: published by
+   * the CAS on {@link #tail} that publishes the first token, read only after reading a count > 0.
+   */
+  private @Nullable String @Nullable [] ring;
+
+  /** The producer's last read of the gate's consumed part. Producer thread only. */
+  private long gateCache;
+
+  /** The terminal event, the slot reserved for it: null while RUNNING, written once by the winner. */
+  private volatile StreamEvent.@Nullable Terminal terminal;
+
+  /** The attached reader, or null. Changed by CAS: attach null -> r, detach r -> null. */
+  private volatile @Nullable DefaultReader reader;
+
+  /** The producer's thread while it is parked in send, or null. */
+  private volatile @Nullable Thread producerWaiter;
+
+  /** The reader's thread while it is parked in poll, or null. */
+  volatile @Nullable Thread readerWaiter;
+
+  /**
+   * Worker lifecycle, for interrupting it safely (as FutureTask does):
+   *
+   * <pre>
+   * NEW -> RUNNING -> RETURNED                       normal return
+   * NEW -> RUNNING -> INTERRUPTING -> INTERRUPTED -> RETURNED   interrupted by a terminator
+   * </pre>
+   *
+   * A terminator interrupts only after CASing RUNNING -> INTERRUPTING, so an interrupt never
+   * reaches the thread after the source returned; the worker waits for INTERRUPTED and clears the
+   * interrupt before the thread goes back to its executor.
+   */
+  private volatile int worker;
+
+  /** The worker thread, set before worker becomes RUNNING. */
+  private volatile @Nullable Thread runner;
+
+  /** Cleanup: 0 while registered, 1 once removed. One CAS decides the single remover. */
+  private volatile int removed;
+
+  /** Cancel hooks: a Treiber stack, or FIRED / DISCARDED once the stream ended. */
+  private volatile @Nullable HookNode hooks;
+
+  /** Guarded by the manager's admission lock: true while waiting in its queue. */
+  boolean queued;
+
+  // ---- times, in ticker nanos; NONE until they happen ----
+  private final long submitNanos;
+  private volatile long startNanos = NONE;
+  private volatile long firstTokenNanos = NONE;
+  /** Written per token with opaque mode, only when an idle timeout is configured. */
+  private long lastTokenNanos = NONE;
+  /** When the reader went away (or submit); NONE while a reader is attached. */
+  private volatile long noReaderSince;
+  private volatile long endNanos = NONE;
+  /** When a source that ignores cancellation is reported; NONE if no report is pending. */
+  private volatile long stopDeadline = NONE;
+
+  // ---- the stream's single timer entry; guarded by this ----
+  private @Nullable ScheduledFuture<?> timer;
+  private long timerAt = NONE;
+  private long timerSeq;
+  private boolean stopReported;
+
+  private final CompletableFuture<StreamOutcome> outcome = new CompletableFuture<>();
+
+  DefaultStream(DefaultStreamManager manager, String id, @Nullable String owner, TokenSource source) {
+    this.manager = manager;
+    this.id = id;
+    this.owner = owner;
+    this.source = source;
+    this.ticker = manager.ticker;
+    this.capacity = manager.bufferSize;
+    this.mask = manager.ringSize - 1;
+    this.submitNanos = ticker.read();
+    this.noReaderSince = submitNanos;
+  }
+
+  // ------------------------------------------------------------------ StreamHandle
+
+  @Override
+  public String id() {
+    return id;
+  }
+
+  @Override
+  public State state() {
+    int status = statusOf(tail);
+    switch (status) {
+      case S_RUNNING:
+        return State.RUNNING;
+      case S_CANCELLED:
+        return State.CANCELLED;
+      case S_COMPLETED:
+      case S_FAILED:
+      case S_TIMED_OUT:
+        return State.DONE;
+      default:
+        throw new IllegalStateException("unknown status " + status);
+    }
+  }
+
+  @Override
+  public boolean cancel() {
+    return terminate(S_CANCELLED, "cancelled", null);
+  }
+
+  @Override
+  public CompletionStage<StreamOutcome> outcome() {
+    return outcome.minimalCompletionStage();
+  }
+
+  @Override
+  public StreamReader attach() {
+    return attach(0);
+  }
+
+  @Override
+  public StreamReader attach(long lastSequence) {
+    if (lastSequence < 0) {
+      throw new IllegalArgumentException("lastSequence must be >= 0, got " + lastSequence);
+    }
+    DefaultReader r = new DefaultReader(this);
+    if (!READER.compareAndSet(this, null, r)) {
+      throw new IllegalStateException("stream " + id + " already has a reader attached");
+    }
+    // A new epoch: from here on, only r can move the gate, and its consumed part stops moving.
+    long g = (long) GATE.getAndAdd(this, EPOCH_ONE) + EPOCH_ONE;
+    long consumed = g & CONSUMED_MASK;
+    long t = tail;
+    long count = t & COUNT_MASK;
+    boolean ended = statusOf(t) != S_RUNNING;
+    long last = ended ? count + 1 : count;
+    long firstRetained =
+        ended
+            ? Math.max(1, count - mask) // nothing moves any more: whatever the ring still holds
+            : Math.max(1, consumed - (mask + 1 - capacity) + 1);
+    try {
+      if (lastSequence > last || (ended && lastSequence == last)) {
+        throw new IllegalArgumentException(
+            "lastSequence "
+                + lastSequence
+                + " is beyond the last event of stream "
+                + id
+                + " ("
+                + (ended ? "terminal event " + last : "last token " + count)
+                + ")");
+      }
+      if (lastSequence + 1 < firstRetained && lastSequence < count) {
+        throw new EventsDroppedException(id, lastSequence + 1, firstRetained);
+      }
+    } catch (RuntimeException e) {
+      READER.compareAndSet(this, r, null);
+      throw e;
+    }
+    r.start(g & ~CONSUMED_MASK, consumed, lastSequence);
+    noReaderSince = NONE;
+    return r;
+  }
+
+  @Override
+  public Optional<Duration> timeToFirstToken() {
+    long first = firstTokenNanos;
+    long start = startNanos;
+    return first == NONE || start == NONE
+        ? Optional.empty()
+        : Optional.of(Duration.ofNanos(first - start));
+  }
+
+  @Override
+  public double tokensPerSecond() {
+    long first = firstTokenNanos;
+    long count = tail & COUNT_MASK;
+    if (first == NONE || count < 2) {
+      return 0;
+    }
+    long end = endNanos;
+    long elapsed = (end == NONE ? ticker.read() : end) - first;
+    return elapsed <= 0 ? 0 : (count - 1) * 1e9 / elapsed;
+  }
+
+  // ------------------------------------------------------------------ TokenSink
+
+  @Override
+  public String streamId() {
+    return id;
+  }
+
+  @Override
+  public boolean isCancelled() {
+    return statusOf(tail) != S_RUNNING;
+  }
+
+  @Override
+  public void send(String token) {
+    requireNonNull(token, "token");
+    long t = tail;
+    if (statusOf(t) != S_RUNNING) {
+      throw refused(t);
+    }
+    long seq = (t & COUNT_MASK) + 1;
+    if (seq > gateCache + capacity) {
+      awaitSpace(seq);
+    }
+    @Nullable String[] r = ring;
+    if (r == null) {
+      ring = r = new String[mask + 1];
+    }
+    r[(int) (seq & mask)] = token;
+    if (!TAIL.compareAndSet(this, t, t + 1)) {
+      long now = tail;
+      if (statusOf(now) != S_RUNNING) {
+        throw refused(now);
+      }
+      throw new IllegalStateException(
+          "concurrent TokenSink.send on stream " + id + ": sends must not overlap");
+    }
+    Thread w = readerWaiter;
+    if (w != null) {
+      LockSupport.unpark(w);
+    }
+    if (seq == 1) {
+      onFirstToken();
+    } else if (manager.idleTimeoutNanos != 0) {
+      LAST_TOKEN.setOpaque(this, ticker.read());
+    }
+  }
+
+  @Override
+  public void onCancel(Runnable hook) {
+    requireNonNull(hook, "hook");
+    for (HookNode head = hooks; ; head = hooks) {
+      if (head == FIRED) {
+        runHook(hook);
+        return;
+      }
+      if (head == DISCARDED) {
+        return;
+      }
+      if (HOOKS.compareAndSet(this, head, new HookNode(hook, head))) {
+        return;
+      }
+    }
+  }
+
+  /** Waits until sequence {@code seq} fits in the buffer, or throws once the stream has ended. */
+  private void awaitSpace(long seq) {
+    int spins = SPINS;
+    for (; ; ) {
+      long g = (long) GATE.getVolatile(this) & CONSUMED_MASK;
+      gateCache = g;
+      if (seq <= g + capacity) {
+        return;
+      }
+      long t = tail;
+      if (statusOf(t) != S_RUNNING) {
+        throw refused(t);
+      }
+      if (spins > 0) {
+        --spins;
+        Thread.onSpinWait();
+        continue;
+      }
+      Thread me = Thread.currentThread();
+      producerWaiter = me;
+      if (seq > ((long) GATE.getVolatile(this) & CONSUMED_MASK) + capacity
+          && statusOf(tail) == S_RUNNING) {
+        LockSupport.park(this);
+      }
+      producerWaiter = null;
+      if (Thread.interrupted()) {
+        // Not ours if the stream still runs: someone wants this thread to stop. Fail the stream
+        // rather than spin on a set interrupt flag, and keep the flag for the source.
+        terminate(
+            S_FAILED,
+            "interrupted while blocked in send",
+            new InterruptedException("interrupted while blocked in TokenSink.send"));
+        me.interrupt();
+      }
+    }
+  }
+
+  private StreamCancelledException refused(long t) {
+    manager.droppedAfterCancel.increment();
+    StreamEvent.Terminal term = terminal;
+    String why = term != null && term.outcome().message() != null ? term.outcome().message() : null;
+    Status status = toStatus(statusOf(t));
+    return new StreamCancelledException(
+        id,
+        status,
+        "stream " + id + " no longer accepts tokens: " + (why != null ? why : status));
+  }
+
+  private void onFirstToken() {
+    long now = ticker.read();
+    if (manager.idleTimeoutNanos != 0) {
+      LAST_TOKEN.setOpaque(this, now);
+    }
+    firstTokenNanos = now;
+    long start = startNanos;
+    manager.notifyFirstToken(this, Duration.ofNanos(start == NONE ? 0 : now - start));
+    if (manager.idleTimeoutNanos != 0) {
+      scheduleNext(now);
+    }
+  }
+
+  // ------------------------------------------------------------------ reading (DefaultReader)
+
+  long tailVolatile() {
+    return tail;
+  }
+
+  long gateVolatile() {
+    return gate;
+  }
+
+  StreamEvent.@Nullable Terminal terminalEvent() {
+    return terminal;
+  }
+
+  /** The token with sequence {@code seq}; the caller has read a count >= seq from the tail. */
+  String tokenAt(long seq) {
+    @Nullable String[] r = ring;
+    if (r == null) {
+      throw new IllegalStateException("stream " + id + ": no buffer for token " + seq);
+    }
+    String s = r[(int) (seq & mask)];
+    if (s == null) {
+      throw new IllegalStateException("stream " + id + ": token " + seq + " missing");
+    }
+    return s;
+  }
+
+  /**
+   * Moves the gate from {@code expected} to {@code next} and wakes a blocked producer.
+   *
+   * @return false if the reader owning {@code expected}'s epoch is no longer attached
+   */
+  boolean advanceGate(long expected, long next) {
+    if (!GATE.compareAndSet(this, expected, next)) {
+      return false;
+    }
+    Thread w = producerWaiter;
+    if (w != null) {
+      LockSupport.unpark(w);
+    }
+    return true;
+  }
+
+  /** Called by a reader that closes; applies the detach policy if it had not finished. */
+  void detach(DefaultReader r, boolean finished) {
+    if (!READER.compareAndSet(this, r, null)) {
+      return;
+    }
+    if (finished) {
+      return;
+    }
+    if (manager.detachPolicy == DetachPolicy.CANCEL) {
+      terminate(S_CANCELLED, "reader detached", null);
+    } else if (statusOf(tail) == S_RUNNING) {
+      long now = ticker.read();
+      noReaderSince = now;
+      scheduleNext(now);
+    }
+  }
+
+  /** Called by the reader that received the terminal event. */
+  void terminalDelivered() {
+    if (manager.removeOnDelivery) {
+      tryRemove(false);
+    }
+  }
+
+  // ------------------------------------------------------------------ worker
+
+  /** Runs the source on the current (worker) thread; the caller releases the worker slot after. */
+  void runWorker() {
+    runner = Thread.currentThread();
+    worker = W_RUNNING;
+    try {
+      if (statusOf(tail) != S_RUNNING) {
+        return; // cancelled between admission and start
+      }
+      long now = ticker.read();
+      startNanos = now;
+      scheduleNext(now);
+      MDC.put(MDC_KEY, id);
+      manager.notifyStart(this);
+      try {
+        source.run(this);
+        if (terminate(S_COMPLETED, null, null)) {
+          log.debug("stream {} completed", id);
+        }
+      } catch (StreamCancelledException e) {
+        if (statusOf(tail) == S_RUNNING) {
+          // Not this stream's refusal: the source threw someone else's cancellation.
+          terminate(S_FAILED, String.valueOf(e), e);
+        }
+      } catch (Throwable e) {
+        if (terminate(S_FAILED, String.valueOf(e), e)) {
+          log.debug("stream {} failed", id, e);
+        } else {
+          log.debug("stream {} source threw after the stream ended", id, e);
+        }
+        if (e instanceof VirtualMachineError) {
+          log.error("stream {}: source threw {}", id, e.toString());
+        }
+      }
+    } finally {
+      if (!WORKER.compareAndSet(this, W_RUNNING, W_RETURNED)) {
+        while (worker != W_INTERRUPTED) {
+          Thread.onSpinWait();
+        }
+        Thread.interrupted(); // our interrupt, meant for the source, not for the executor's thread
+        worker = W_RETURNED;
+      }
+      runner = null;
+      MDC.remove(MDC_KEY);
+      boolean late;
+      synchronized (this) {
+        late = stopReported;
+      }
+      if (late) {
+        log.warn("stream {}: source returned at last, after being reported as ignoring cancellation", id);
+      }
+    }
+  }
+
+  boolean workerReturned() {
+    int w = worker;
+    return w == W_RETURNED || w == W_NEW && runner == null;
+  }
+
+  /** Marks the source as reported for ignoring cancellation; true the first time. */
+  synchronized boolean markStopReported() {
+    if (stopReported || workerReturned()) {
+      return false;
+    }
+    stopReported = true;
+    return true;
+  }
+
+  // ------------------------------------------------------------------ the terminal transition
+
+  /**
+   * Makes the one transition out of RUNNING.
+   *
+   * @return true if this call made it; false if the stream had already ended
+   */
+  boolean terminate(int status, @Nullable String message, @Nullable Throwable cause) {
+    long t;
+    do {
+      t = tail;
+      if (statusOf(t) != S_RUNNING) {
+        return false;
+      }
+    } while (!TAIL.compareAndSet(this, t, t | ((long) status << STATUS_SHIFT)));
+
+    // Won. Emit the terminal event: one write to the slot reserved for it (the last gasp).
+    long count = t & COUNT_MASK;
+    long now = ticker.read();
+    endNanos = now;
+    StreamOutcome result = new StreamOutcome(toStatus(status), count, message, cause);
+    terminal = new StreamEvent.Terminal(count + 1, result);
+    Thread w = readerWaiter;
+    if (w != null) {
+      LockSupport.unpark(w);
+    }
+    w = producerWaiter;
+    if (w != null) {
+      LockSupport.unpark(w);
+    }
+
+    boolean abort = status == S_CANCELLED || status == S_TIMED_OUT;
+    if (abort) {
+      // The source may still run: stop its upstream work and wake it.
+      fireHooks();
+      interruptWorker();
+      if (!workerReturned() && worker != W_NEW) {
+        stopDeadline = now + manager.stopTimeoutNanos;
+      }
+    } else {
+      HOOKS.getAndSet(this, DISCARDED);
+    }
+    manager.onTerminal(this, result);
+    outcome.complete(result);
+    scheduleNext(now);
+    return true;
+  }
+
+  private void fireHooks() {
+    HookNode head = (HookNode) HOOKS.getAndSet(this, FIRED);
+    // Run in registration order: reverse the stack.
+    HookNode reversed = null;
+    for (HookNode n = head; n != null && n != FIRED && n != DISCARDED; n = n.next) {
+      reversed = new HookNode(n.hook, reversed);
+    }
+    for (HookNode n = reversed; n != null; n = n.next) {
+      runHook(n.hook);
+    }
+  }
+
+  private void runHook(Runnable hook) {
+    try {
+      hook.run();
+    } catch (Throwable e) {
+      log.warn("stream {}: onCancel hook threw", id, e);
+    }
+  }
+
+  private void interruptWorker() {
+    if (WORKER.compareAndSet(this, W_RUNNING, W_INTERRUPTING)) {
+      try {
+        Thread t = runner;
+        if (t != null) {
+          t.interrupt();
+        }
+      } finally {
+        worker = W_INTERRUPTED;
+      }
+    }
+  }
+
+  /** Removes this stream from the registry if nobody did; exactly one caller wins. */
+  boolean tryRemove(boolean byTimer) {
+    if (statusOf(tail) == S_RUNNING || !REMOVED.compareAndSet(this, 0, 1)) {
+      return false;
+    }
+    synchronized (this) {
+      if (timer != null) {
+        timer.cancel(false);
+        timer = null;
+        timerAt = NONE;
+      }
+    }
+    manager.onRemoved(this, byTimer);
+    return true;
+  }
+
+  boolean isRemoved() {
+    return removed != 0;
+  }
+
+  // ------------------------------------------------------------------ timers
+
+  /**
+   * Makes sure the stream's timer fires no later than its next deadline. One scheduled entry per
+   * stream: an earlier deadline replaces a later entry; a later one waits for the earlier entry,
+   * which re-evaluates everything when it fires.
+   */
+  void scheduleNext(long now) {
+    long at = nextDeadline();
+    if (at == NONE) {
+      return;
+    }
+    synchronized (this) {
+      if (removed != 0 || (timer != null && timerAt - at <= 0)) {
+        return;
+      }
+      if (timer != null) {
+        timer.cancel(false);
+      }
+      long seq = ++timerSeq;
+      timerAt = at;
+      try {
+        timer =
+            manager.scheduler.schedule(
+                () -> onTimer(seq), Math.max(0, at - now), TimeUnit.NANOSECONDS);
+      } catch (RejectedExecutionException e) {
+        timer = null; // the manager is closing; close() takes over
+        timerAt = NONE;
+      }
+    }
+  }
+
+  private void onTimer(long seq) {
+    synchronized (this) {
+      if (seq == timerSeq) {
+        timer = null;
+        timerAt = NONE;
+      }
+    }
+    long now = ticker.read();
+    if (statusOf(tail) == S_RUNNING) {
+      String expired = expiredTimeout(now);
+      if (expired != null) {
+        terminate(S_TIMED_OUT, expired, null);
+        return;
+      }
+    } else {
+      long sd = stopDeadline;
+      if (sd != NONE && now - sd >= 0) {
+        stopDeadline = NONE;
+        manager.reportIgnoredCancellation(this);
+      }
+      long end = endNanos;
+      if (end != NONE && now - end >= manager.retentionNanos && tryRemove(true)) {
+        return;
+      }
+    }
+    scheduleNext(now);
+  }
+
+  private @Nullable String expiredTimeout(long now) {
+    DefaultStreamManager m = manager;
+    if (m.deadlineNanos != 0 && now - submitNanos >= m.deadlineNanos) {
+      return "deadline of " + Duration.ofNanos(m.deadlineNanos) + " passed";
+    }
+    long start = startNanos;
+    long first = firstTokenNanos;
+    if (m.firstTokenTimeoutNanos != 0
+        && start != NONE
+        && first == NONE
+        && now - start >= m.firstTokenTimeoutNanos) {
+      return "no first token within " + Duration.ofNanos(m.firstTokenTimeoutNanos);
+    }
+    long last = (long) LAST_TOKEN.getOpaque(this);
+    if (m.idleTimeoutNanos != 0 && last != NONE && now - last >= m.idleTimeoutNanos) {
+      return "no token for " + Duration.ofNanos(m.idleTimeoutNanos) + " (idle timeout)";
+    }
+    long since = noReaderSince;
+    if (m.noReaderTimeoutNanos != 0
+        && since != NONE
+        && reader == null
+        && now - since >= m.noReaderTimeoutNanos) {
+      return "no reader attached for " + Duration.ofNanos(m.noReaderTimeoutNanos);
+    }
+    return null;
+  }
+
+  /** The earliest time something about this stream may change by itself; NONE if never. */
+  private long nextDeadline() {
+    DefaultStreamManager m = manager;
+    long at = NONE;
+    if (statusOf(tail) == S_RUNNING) {
+      if (m.deadlineNanos != 0) {
+        at = earliest(at, submitNanos, m.deadlineNanos);
+      }
+      long start = startNanos;
+      if (m.firstTokenTimeoutNanos != 0 && start != NONE && firstTokenNanos == NONE) {
+        at = earliest(at, start, m.firstTokenTimeoutNanos);
+      }
+      long last = (long) LAST_TOKEN.getOpaque(this);
+      if (m.idleTimeoutNanos != 0 && last != NONE) {
+        at = earliest(at, last, m.idleTimeoutNanos);
+      }
+      long since = noReaderSince;
+      if (m.noReaderTimeoutNanos != 0 && since != NONE) {
+        at = earliest(at, since, m.noReaderTimeoutNanos);
+      }
+    } else {
+      long sd = stopDeadline;
+      if (sd != NONE) {
+        at = earliest(at, sd, 0);
+      }
+      long end = endNanos;
+      if (end != NONE && removed == 0) {
+        at = earliest(at, end, m.retentionNanos);
+      }
+    }
+    return at;
+  }
+
+  /**
+   * min(at, base + delay) in ticker time, compared by differences as with {@link System#nanoTime()}.
+   * Delays are capped at 2^61 ns (73 years), which keeps every difference representable.
+   */
+  private static long earliest(long at, long base, long delay) {
+    long candidate = base + Math.min(delay, MAX_DELAY);
+    return at == NONE || candidate - at < 0 ? candidate : at;
+  }
+
+  private static final long MAX_DELAY = 1L << 61;
+
+  // ------------------------------------------------------------------ helpers
+
+  static int statusOf(long tail) {
+    return (int) (tail >>> STATUS_SHIFT);
+  }
+
+  static Status toStatus(int status) {
+    switch (status) {
+      case S_CANCELLED:
+        return Status.CANCELLED;
+      case S_COMPLETED:
+        return Status.COMPLETED;
+      case S_FAILED:
+        return Status.FAILED;
+      case S_TIMED_OUT:
+        return Status.TIMED_OUT;
+      default:
+        throw new IllegalStateException("no outcome for status " + status);
+    }
+  }
+
+  long tokenCount() {
+    return tail & COUNT_MASK;
+  }
+
+  boolean ownedBy(@Nullable String candidate) {
+    return owner == null ? candidate == null : owner.equals(candidate);
+  }
+
+  @Override
+  public String toString() {
+    long t = tail;
+    return "Stream[" + id + ", " + state() + ", tokens=" + (t & COUNT_MASK) + "]";
+  }
+
+  /** A node of the cancel-hook stack. */
+  private static final class HookNode {
+    final Runnable hook;
+    final @Nullable HookNode next;
+
+    HookNode(Runnable hook, @Nullable HookNode next) {
+      this.hook = hook;
+      this.next = next;
+    }
+  }
+
+  // ------------------------------------------------------------------ VarHandles
+
+  private static final VarHandle TAIL;
+  private static final VarHandle GATE;
+  private static final VarHandle READER;
+  private static final VarHandle WORKER;
+  private static final VarHandle REMOVED;
+  private static final VarHandle HOOKS;
+  private static final VarHandle LAST_TOKEN;
+
+  static {
+    try {
+      MethodHandles.Lookup l = MethodHandles.lookup();
+      TAIL = l.findVarHandle(DefaultStream.class, "tail", long.class);
+      GATE = l.findVarHandle(DefaultStream.class, "gate", long.class);
+      READER = l.findVarHandle(DefaultStream.class, "reader", DefaultReader.class);
+      WORKER = l.findVarHandle(DefaultStream.class, "worker", int.class);
+      REMOVED = l.findVarHandle(DefaultStream.class, "removed", int.class);
+      HOOKS = l.findVarHandle(DefaultStream.class, "hooks", HookNode.class);
+      LAST_TOKEN = l.findVarHandle(DefaultStream.class, "lastTokenNanos", long.class);
+    } catch (ReflectiveOperationException e) {
+      throw new ExceptionInInitializerError(e);
+    }
+  }
+}

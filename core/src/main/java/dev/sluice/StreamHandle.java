@@ -1,0 +1,92 @@
+package dev.sluice;
+
+import java.time.Duration;
+import java.util.Optional;
+import java.util.concurrent.CompletionStage;
+
+/**
+ * One stream: its identity, its state machine, and the way to read it.
+ *
+ * <p>A stream starts {@link State#RUNNING} (queued or producing) and makes exactly one transition,
+ * to {@link State#CANCELLED} or {@link State#DONE}; terminal states are absorbing. Every observer
+ * agrees on the result: {@link #state()}, {@link #outcome()} and the terminal event a reader
+ * receives.
+ *
+ * <p>All methods may be called from any thread.
+ */
+public interface StreamHandle {
+
+  /** The states of a stream. */
+  enum State {
+    /** Waiting for a worker or producing tokens. */
+    RUNNING,
+    /** Cancelled: by {@link #cancel()}, by its reader detaching, or by its manager closing. */
+    CANCELLED,
+    /** Ended otherwise: completed, failed or timed out; {@link #outcome()} says which. */
+    DONE
+  }
+
+  /**
+   * This stream's id: 128 random bits from {@link java.security.SecureRandom} as 22 URL-safe base64
+   * characters. Unguessable; safe to hand to clients.
+   */
+  String id();
+
+  /** The current state; a volatile read. */
+  State state();
+
+  /**
+   * Cancels this stream if it is still running.
+   *
+   * <p>On success the stream is {@link State#CANCELLED}: its terminal event is emitted at once (it
+   * never waits for the reader), a producer blocked in {@link TokenSink#send} is released, the
+   * source's {@link TokenSink#onCancel} hooks run and its worker is interrupted. A stream still in
+   * the queue never starts.
+   *
+   * <p>Idempotent and safe from any thread; never waits for the source or the reader. The hooks and
+   * the dependents of {@link #outcome()} run on the calling thread.
+   *
+   * @return true if this call cancelled the stream; false if it had already ended
+   */
+  boolean cancel();
+
+  /**
+   * The outcome, completed exactly once when the stream ends, with the same status as its terminal
+   * event. Dependents added without an executor run on the thread that ends the stream.
+   */
+  CompletionStage<StreamOutcome> outcome();
+
+  /**
+   * Attaches a reader that starts at the first event.
+   *
+   * <p>Works while the stream runs and after it ended, as long as the stream's manager retains it: a
+   * stream cancelled before anyone read it still yields its tokens and then its {@code CANCELLED}
+   * terminal event.
+   *
+   * @return a reader; close it to detach
+   * @throws IllegalStateException if another reader is attached
+   * @throws EventsDroppedException if the first events are no longer retained
+   */
+  StreamReader attach();
+
+  /**
+   * Attaches a reader that resumes after {@code lastSequence}, the last sequence number a previous
+   * reader saw (0 starts at the beginning).
+   *
+   * @param lastSequence the last sequence number already seen; 0 to start at the beginning
+   * @return a reader positioned after {@code lastSequence}
+   * @throws IllegalArgumentException if {@code lastSequence} is negative or beyond the last event
+   * @throws IllegalStateException if another reader is attached
+   * @throws EventsDroppedException if events after {@code lastSequence} are no longer retained
+   */
+  StreamReader attach(long lastSequence);
+
+  /** Time from the source starting to its first token; empty until a token is sent. */
+  Optional<Duration> timeToFirstToken();
+
+  /**
+   * Tokens per second since the first token: up to now while running, up to the end once ended; 0
+   * before the second token.
+   */
+  double tokensPerSecond();
+}
