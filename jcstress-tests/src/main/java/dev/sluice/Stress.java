@@ -90,6 +90,13 @@ final class Stress {
     return r;
   }
 
+  /** The timer task the current thread scheduled last, or null if it scheduled none. */
+  static @Nullable Runnable pollTimer() {
+    Runnable r = TIMER.get();
+    TIMER.remove();
+    return r;
+  }
+
   /** Forgets the current thread's captured tasks (they hold on to their stream). */
   static void forget() {
     WORKER.remove();
@@ -150,6 +157,25 @@ final class Stress {
       return out.append("INTERRUPTED").toString();
     } catch (RuntimeException e) {
       return out.append(e.getClass().getSimpleName()).toString();
+    }
+  }
+
+  /** Reads the first event, expected to be token 1: its text and a space, else what came instead. */
+  static String drainOne(StreamReader reader) {
+    try {
+      StreamEvent e = reader.poll(PATIENCE);
+      if (e == null) {
+        return "STUCK ";
+      }
+      if (e instanceof StreamEvent.Token t && t.sequence() == 1) {
+        return t.text() + " ";
+      }
+      return "UNEXPECTED(" + e + ") ";
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return "INTERRUPTED ";
+    } catch (RuntimeException e) {
+      return e.getClass().getSimpleName() + " ";
     }
   }
 
