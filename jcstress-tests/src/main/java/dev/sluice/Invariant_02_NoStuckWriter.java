@@ -35,8 +35,8 @@ public final class Invariant_02_NoStuckWriter {
 
   /** Fills the one-token buffer, then blocks on the second token until the stream ends. */
   static void fillAndBlock(TokenSink sink) {
-    sink.send("a");
     try {
+      sink.send("a"); // refused at once if the stream already ended
       sink.send("b");
     } catch (StreamCancelledException expected) {
       return;

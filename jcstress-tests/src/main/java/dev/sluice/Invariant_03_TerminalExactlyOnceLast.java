@@ -3,12 +3,15 @@ package dev.sluice;
 import static org.openjdk.jcstress.annotations.Expect.ACCEPTABLE;
 import static org.openjdk.jcstress.annotations.Expect.FORBIDDEN;
 
+import java.util.concurrent.ArrayBlockingQueue;
 import org.openjdk.jcstress.annotations.Actor;
+import org.openjdk.jcstress.annotations.Arbiter;
 import org.openjdk.jcstress.annotations.Description;
 import org.openjdk.jcstress.annotations.JCStressTest;
 import org.openjdk.jcstress.annotations.Outcome;
 import org.openjdk.jcstress.annotations.State;
 import org.openjdk.jcstress.infra.results.IL_Result;
+import org.openjdk.jcstress.infra.results.L_Result;
 import org.openjdk.jcstress.infra.results.ZLZ_Result;
 
 /**
@@ -91,6 +94,57 @@ public final class Invariant_03_TerminalExactlyOnceLast {
     public void client(IL_Result r) {
       stream.cancel();
       r.r2 = Stress.drain(reader, 1);
+    }
+  }
+
+  /**
+   * The seed's bug #3, modelled: the terminal event goes through the same context-checked {@code
+   * sendEvent} as the tokens, so once the client has cancelled, the final "cancelled" event can never
+   * be sent — the muted messenger. The client then reads what the channel holds. Expected to fail:
+   * the transcript has no terminal.
+   */
+  @JCStressTest
+  @Description("SEED MODEL (expected to fail): the terminal event sent through a context-checked send")
+  @Outcome(id = "a COMPLETED", expect = ACCEPTABLE, desc = "completed before the cancel")
+  @Outcome(id = "(a )?CANCELLED", expect = ACCEPTABLE, desc = "the cancelled status got through")
+  @Outcome(id = "(a )?NO-TERMINAL", expect = FORBIDDEN, desc = "muted messenger: the stream ended without a final status")
+  @Outcome(expect = FORBIDDEN, desc = "anything else")
+  @State
+  public static class SeedContextCheckedTerminalSend {
+    final ArrayBlockingQueue<String> streamChan = new ArrayBlockingQueue<>(8);
+    volatile boolean ctxDone;
+
+    /** {@code select { case <-ctx.Done(): return ctx.Err(); case streamChan <- e: return nil }}. */
+    boolean sendEvent(String event) {
+      if (ctxDone) {
+        return false;
+      }
+      return streamChan.offer(event);
+    }
+
+    @Actor
+    public void worker() {
+      if (sendEvent("a")) {
+        if (sendEvent("COMPLETED")) {
+          return;
+        }
+      }
+      sendEvent("CANCELLED"); // handleLLMStreamError: the final status, through the same checked send
+    }
+
+    @Actor
+    public void client() {
+      ctxDone = true; // POST /chat/cancel
+    }
+
+    @Arbiter
+    public void stream(L_Result r) {
+      StringBuilder out = new StringBuilder();
+      for (String e = streamChan.poll(); e != null; e = streamChan.poll()) {
+        out.append(e).append(' ');
+      }
+      String t = out.toString();
+      r.r1 = t.endsWith("COMPLETED ") || t.endsWith("CANCELLED ") ? t.trim() : t + "NO-TERMINAL";
     }
   }
 }

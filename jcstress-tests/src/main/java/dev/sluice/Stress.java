@@ -162,12 +162,17 @@ final class Stress {
 
   /** Reads the first event, expected to be token 1: its text and a space, else what came instead. */
   static String drainOne(StreamReader reader) {
+    return readToken(reader, 1);
+  }
+
+  /** Reads the next event, expected to be token {@code seq}: its text and a space, else what came. */
+  static String readToken(StreamReader reader, long seq) {
     try {
       StreamEvent e = reader.poll(PATIENCE);
       if (e == null) {
         return "STUCK ";
       }
-      if (e instanceof StreamEvent.Token t && t.sequence() == 1) {
+      if (e instanceof StreamEvent.Token t && t.sequence() == seq) {
         return t.text() + " ";
       }
       return "UNEXPECTED(" + e + ") ";
