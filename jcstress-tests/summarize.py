@@ -2,7 +2,7 @@
 """Prints a Markdown table of a jcstress console log: per test, samples per observed outcome.
 
 Usage: java -jar target/jcstress.jar -v ... > run.log; python3 summarize.py run.log
-Reads the "Results across all configurations" blocks that jcstress prints with -v (or for
+Reads the "Results across all configurations" blocks after "RUN RESULTS" that jcstress prints with -v (or for
 failed tests without it).
 """
 import re
@@ -10,6 +10,8 @@ import sys
 
 def main(path):
     text = open(path, encoding="utf-8", errors="replace").read()
+    if "RUN RESULTS:" in text:
+        text = text[text.rindex("RUN RESULTS:"):]  # the totals, not the per-configuration progress
     rows = []
     blocks = re.split(r"\n\s*\.{6} \[(\w+)\] (\S+)\n", text)
     for i in range(1, len(blocks) - 2, 3):
