@@ -13,7 +13,7 @@ def main(path):
     if "RUN RESULTS:" in text:
         text = text[text.rindex("RUN RESULTS:"):]  # the totals, not the per-configuration progress
     rows = []
-    blocks = re.split(r"\n\s*\.{6} \[(\w+)\] (\S+)\n", text)
+    blocks = re.split(r"\n\s*\.{6,} \[(\w+)\] (\S+)\n", text)
     for i in range(1, len(blocks) - 2, 3):
         status, name, body = blocks[i], blocks[i + 1], blocks[i + 2]
         m = re.search(r"RESULT\s+SAMPLES\s+FREQ\s+EXPECT\s+DESCRIPTION\n(.*?)(?:\n\s*\n|\n\s*Messages|\n\s*\.{6}|\Z)", body, re.S)
