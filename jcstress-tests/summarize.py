@@ -28,7 +28,7 @@ def main(path):
             n = int(mm.group(2).replace(",", ""))
             total += n
             if n:
-                outcomes.append(f"`{mm.group(1)}` {n:,} ({mm.group(4)[0]})")
+                outcomes.append(f"`{mm.group(1)}` {n:,} ({mm.group(4)[0]})".replace("|", "\\|"))
         short = name.replace("dev.sluice.", "")
         rows.append((short, status, total, "; ".join(outcomes)))
     print("| test | result | samples | observed outcomes (A = acceptable, F = forbidden) |")
