@@ -182,6 +182,7 @@ final class DefaultStream implements StreamHandle, TokenSink {
   private volatile long startNanos = NONE;
   private volatile long firstTokenNanos = NONE;
   /** Written per token with opaque mode, only when an idle timeout is configured. */
+  @SuppressWarnings("UnusedVariable") // accessed through LAST_TOKEN only
   private long lastTokenNanos = NONE;
   /** When the reader went away (or submit); NONE while a reader is attached. */
   private volatile long noReaderSince;
@@ -219,18 +220,12 @@ final class DefaultStream implements StreamHandle, TokenSink {
   @Override
   public State state() {
     int status = statusOf(tail);
-    switch (status) {
-      case S_RUNNING:
-        return State.RUNNING;
-      case S_CANCELLED:
-        return State.CANCELLED;
-      case S_COMPLETED:
-      case S_FAILED:
-      case S_TIMED_OUT:
-        return State.DONE;
-      default:
-        throw new IllegalStateException("unknown status " + status);
-    }
+    return switch (status) {
+      case S_RUNNING -> State.RUNNING;
+      case S_CANCELLED -> State.CANCELLED;
+      case S_COMPLETED, S_FAILED, S_TIMED_OUT -> State.DONE;
+      default -> throw new IllegalStateException("unknown status " + status);
+    };
   }
 
   @Override
@@ -561,7 +556,7 @@ final class DefaultStream implements StreamHandle, TokenSink {
 
   boolean workerReturned() {
     int w = worker;
-    return w == W_RETURNED || w == W_NEW && runner == null;
+    return w == W_RETURNED || (w == W_NEW && runner == null);
   }
 
   /** Marks the source as reported for ignoring cancellation; true the first time. */
@@ -812,18 +807,13 @@ final class DefaultStream implements StreamHandle, TokenSink {
   }
 
   static Status toStatus(int status) {
-    switch (status) {
-      case S_CANCELLED:
-        return Status.CANCELLED;
-      case S_COMPLETED:
-        return Status.COMPLETED;
-      case S_FAILED:
-        return Status.FAILED;
-      case S_TIMED_OUT:
-        return Status.TIMED_OUT;
-      default:
-        throw new IllegalStateException("no outcome for status " + status);
-    }
+    return switch (status) {
+      case S_CANCELLED -> Status.CANCELLED;
+      case S_COMPLETED -> Status.COMPLETED;
+      case S_FAILED -> Status.FAILED;
+      case S_TIMED_OUT -> Status.TIMED_OUT;
+      default -> throw new IllegalStateException("no outcome for status " + status);
+    };
   }
 
   long tokenCount() {

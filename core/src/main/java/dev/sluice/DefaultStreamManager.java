@@ -293,22 +293,14 @@ final class DefaultStreamManager implements StreamManager {
   }
 
   void onTerminal(DefaultStream s, StreamOutcome o) {
-    switch (o.status()) {
-      case COMPLETED:
-        completed.increment();
-        break;
-      case CANCELLED:
-        cancelled.increment();
-        break;
-      case FAILED:
-        failed.increment();
-        break;
-      case TIMED_OUT:
-        timedOut.increment();
-        break;
-      default:
-        throw new IllegalStateException("unknown status " + o.status());
-    }
+    LongAdder byStatus =
+        switch (o.status()) {
+          case COMPLETED -> completed;
+          case CANCELLED -> cancelled;
+          case FAILED -> failed;
+          case TIMED_OUT -> timedOut;
+        };
+    byStatus.increment();
     endedTokens.add(o.tokens());
     retained.increment();
     if (s.queued) { // racy pre-check; confirmed under the lock

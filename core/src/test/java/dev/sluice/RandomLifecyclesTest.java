@@ -51,7 +51,7 @@ class RandomLifecyclesTest {
     ExecutorService clients = Executors.newFixedThreadPool(CLIENTS);
     List<Future<?>> done = new ArrayList<>();
     for (int c = 0; c < CLIENTS; c++) {
-      long seed = 42 + c;
+      long seed = 42L + c;
       done.add(
           clients.submit(
               () -> {
