@@ -445,27 +445,40 @@ public final class ChatServer implements AutoCloseable {
     }
   }
 
-  /** Writes events until the terminal one; throws IOException when the client has gone. */
+  /**
+   * Writes events until the terminal one; throws IOException when the client has gone. Events that
+   * are already buffered are written together and flushed once, so a reader that fell behind catches
+   * up in a few writes instead of one per token.
+   */
   private void pump(StreamHandle handle, StreamReader reader, OutputStream out)
       throws IOException, InterruptedException {
     boolean sawToken = reader.lastSequence() > 0;
+    boolean unflushed = false;
     while (true) {
-      StreamEvent event = reader.poll(sawToken ? options.keepAlive() : options.heartbeat());
+      StreamEvent event = reader.poll(Duration.ZERO);
+      if (event == null) {
+        if (unflushed) {
+          out.flush();
+          unflushed = false;
+        }
+        event = reader.poll(sawToken ? options.keepAlive() : options.heartbeat());
+      }
       if (event == null) {
         if (sawToken) {
           out.write(": keep-alive\n\n".getBytes(UTF_8));
-          out.flush();
         } else {
-          send(out, reader.lastSequence(), "heartbeat", null);
+          write(out, reader.lastSequence(), "heartbeat", null);
         }
+        out.flush();
       } else if (event instanceof StreamEvent.Token) {
         StreamEvent.Token token = (StreamEvent.Token) event;
-        send(out, token.sequence(), "token", token.text());
+        write(out, token.sequence(), "token", token.text());
+        unflushed = true;
         sawToken = true;
         if (token.sequence() == 1) {
           Optional<Duration> ttft = handle.timeToFirstToken();
           if (ttft.isPresent()) {
-            send(out, 1, "info", Map.of("timeToFirstToken", ttft.get().toNanos() / 1e9));
+            write(out, 1, "info", Map.of("timeToFirstToken", ttft.get().toNanos() / 1e9));
           }
         }
       } else {
@@ -474,12 +487,13 @@ public final class ChatServer implements AutoCloseable {
         if (outcome.status() == StreamOutcome.Status.FAILED
             || outcome.status() == StreamOutcome.Status.TIMED_OUT) {
           String message = outcome.message();
-          send(out, terminal.sequence() - 1, "error", message == null ? statusName(outcome.status()) : message);
+          write(out, terminal.sequence() - 1, "error", message == null ? statusName(outcome.status()) : message);
         }
         Map<String, Object> info = new LinkedHashMap<>();
         info.put("completion_status", statusName(outcome.status()));
         info.put("tokens", outcome.tokens());
-        send(out, terminal.sequence(), "info", info);
+        write(out, terminal.sequence(), "info", info);
+        out.flush();
         return;
       }
     }
@@ -580,7 +594,8 @@ public final class ChatServer implements AutoCloseable {
     return status.name().toLowerCase(Locale.ROOT);
   }
 
-  private static void send(OutputStream out, long id, String type, @Nullable Object payload)
+  /** Writes one event without flushing. */
+  private static void write(OutputStream out, long id, String type, @Nullable Object payload)
       throws IOException {
     Map<String, Object> event = new LinkedHashMap<>();
     event.put("type", type);
@@ -590,7 +605,6 @@ public final class ChatServer implements AutoCloseable {
     out.write(data);
     out.write('\n');
     out.write('\n');
-    out.flush();
   }
 
   private static String idFrom(HttpExchange ex, String prefix) {

@@ -60,7 +60,7 @@ final class Demo {
 
     static Config from(Map<String, String> flags) {
       Main.checkKnown(flags, "clients", "seed", "pace", "first-token-delay", "tokens");
-      FakeLlm llm = Main.fakeLlm(flags, 100, Duration.ofMillis(100), 40); // validates the values
+      FakeLlm llm = Main.fakeLlm(flags, DEFAULT_PACE, DEFAULT_FIRST_TOKEN_DELAY, DEFAULT_TOKENS); // validates the values
       String seed = flags.getOrDefault("seed", "42");
       long s;
       try {
@@ -72,8 +72,8 @@ final class Demo {
       return new Config(
           Main.intFlag(flags, "clients", 200),
           s,
-          pace == null ? 100 : Double.parseDouble(pace),
-          Main.durationFlag(flags, "first-token-delay", Duration.ofMillis(100)),
+          pace == null ? DEFAULT_PACE : Double.parseDouble(pace),
+          Main.durationFlag(flags, "first-token-delay", DEFAULT_FIRST_TOKEN_DELAY),
           llm.answer("x").size());
     }
   }
@@ -98,6 +98,11 @@ final class Demo {
   }
 
   static final String KEY = "demo-key";
+  static final double DEFAULT_PACE = 40;
+  static final Duration DEFAULT_FIRST_TOKEN_DELAY = Duration.ofMillis(200);
+  static final int DEFAULT_TOKENS = 60;
+  /** Clients arrive spread over this long, as users do, rather than in one instant. */
+  private static final Duration ARRIVALS = Duration.ofSeconds(1);
   private static final Duration RETENTION = Duration.ofSeconds(1);
   private static final Duration CLIENTS_DEADLINE = Duration.ofSeconds(40);
 
@@ -209,6 +214,7 @@ final class Demo {
               () -> {
                 try {
                   gate.await();
+                  Thread.sleep(ARRIVALS.toMillis() * index / kinds.size());
                   new Client(this, kind, index, random, kind == Kind.RESUME ? clientB : clientA).run();
                 } catch (InterruptedException e) {
                   violation(kind, "client " + index + " interrupted");
@@ -444,7 +450,7 @@ final class Demo {
           status = read(id, null, tokens, -1, t0, null);
           break;
         case CANCEL_MID:
-          status = read(id, null, tokens, 3 + random.nextInt(expected.size() / 4), t0, id);
+          status = read(id, null, tokens, 3 + random.nextInt(expected.size() / 6), t0, id);
           break;
         case CANCEL_BEFORE:
           run.cancelCalls.incrementAndGet();
@@ -454,7 +460,7 @@ final class Demo {
           break;
         case DISCONNECT:
         case RESUME:
-          int k = 2 + random.nextInt(expected.size() / 4);
+          int k = 2 + random.nextInt(expected.size() / 6);
           String early = read(id, null, tokens, k, t0, null);
           require(early == null, "stream ended before the disconnect: " + early);
           if (kind == Kind.RESUME) {
