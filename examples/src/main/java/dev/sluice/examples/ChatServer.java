@@ -78,7 +78,7 @@ public final class ChatServer implements AutoCloseable {
    *
    * Event ids: every event carries the sequence number of the last stream event it includes, so a
    * resume with Last-Event-ID = n asks the core for exactly the events after n. Heartbeats before the
-   * first token carry 0; the time-to-first-token info carries 1; an error event before the terminal
+   * first token carry 0; the time-to-first-token info carries the token it follows (1); an error event before the terminal
    * carries terminal - 1, so a client that lost the final info event still gets it on resume.
    *
    * Only one reader may be attached to a stream at a time. A reconnect often arrives before the server
@@ -454,6 +454,7 @@ public final class ChatServer implements AutoCloseable {
       throws IOException, InterruptedException {
     boolean sawToken = reader.lastSequence() > 0;
     boolean unflushed = false;
+    boolean ttftPending = false;
     while (true) {
       StreamEvent event = reader.poll(Duration.ZERO);
       if (event == null) {
@@ -476,9 +477,14 @@ public final class ChatServer implements AutoCloseable {
         unflushed = true;
         sawToken = true;
         if (token.sequence() == 1) {
+          ttftPending = true;
+          awaitTimeToFirstToken(handle);
+        }
+        if (ttftPending) {
           Optional<Duration> ttft = handle.timeToFirstToken();
           if (ttft.isPresent()) {
-            write(out, 1, "info", Map.of("timeToFirstToken", ttft.get().toNanos() / 1e9));
+            write(out, reader.lastSequence(), "info", Map.of("timeToFirstToken", ttft.get().toNanos() / 1e9));
+            ttftPending = false;
           }
         }
       } else {
@@ -495,6 +501,23 @@ public final class ChatServer implements AutoCloseable {
         write(out, terminal.sequence(), "info", info);
         out.flush();
         return;
+      }
+    }
+  }
+
+  /**
+   * Works around a core race: the producer publishes token 1 before it records the time to first
+   * token, so a fast reader can see the token while {@code timeToFirstToken()} is still empty. The gap
+   * is a few instructions on the producer's thread; wait up to 50 ms for it, and otherwise the info
+   * event follows a later token.
+   */
+  private static void awaitTimeToFirstToken(StreamHandle handle) throws InterruptedException {
+    long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(50);
+    for (int spins = 0; handle.timeToFirstToken().isEmpty() && System.nanoTime() < deadline; spins++) {
+      if (spins < 100) {
+        Thread.onSpinWait();
+      } else {
+        Thread.sleep(1);
       }
     }
   }
