@@ -186,8 +186,8 @@ final class DefaultStream implements StreamHandle, TokenSink {
   /** When the reader went away (or submit); NONE while a reader is attached. */
   private volatile long noReaderSince;
   private volatile long endNanos = NONE;
-  /** When a source that ignores cancellation is reported; NONE if no report is pending. */
-  private volatile long stopDeadline = NONE;
+  /** When the stream was aborted while its source ran; NONE unless a stop check is pending. */
+  private volatile long abortedNanos = NONE;
 
   // ---- the stream's single timer entry; guarded by this ----
   private @Nullable ScheduledFuture<?> timer;
@@ -610,7 +610,7 @@ final class DefaultStream implements StreamHandle, TokenSink {
       fireHooks();
       interruptWorker();
       if (!workerReturned() && worker != W_NEW) {
-        stopDeadline = now + manager.stopTimeoutNanos;
+        abortedNanos = now;
       }
     } else {
       HOOKS.getAndSet(this, DISCARDED);
@@ -682,26 +682,24 @@ final class DefaultStream implements StreamHandle, TokenSink {
    * which re-evaluates everything when it fires.
    */
   void scheduleNext(long now) {
-    long at = nextDeadline();
-    if (at == NONE) {
+    long delay = nextDelay(now);
+    if (delay < 0) {
       return;
     }
     synchronized (this) {
-      if (removed != 0 || (timer != null && timerAt - at <= 0)) {
+      // Compare remaining delays, not absolute times: differences never overflow.
+      if (removed != 0 || (timer != null && timerAt - now <= delay)) {
         return;
       }
       if (timer != null) {
         timer.cancel(false);
       }
       long seq = ++timerSeq;
-      timerAt = at;
+      timerAt = now + delay;
       try {
-        timer =
-            manager.scheduler.schedule(
-                () -> onTimer(seq), Math.max(0, at - now), TimeUnit.NANOSECONDS);
+        timer = manager.scheduler.schedule(() -> onTimer(seq), delay, TimeUnit.NANOSECONDS);
       } catch (RejectedExecutionException e) {
         timer = null; // the manager is closing; close() takes over
-        timerAt = NONE;
       }
     }
   }
@@ -710,7 +708,6 @@ final class DefaultStream implements StreamHandle, TokenSink {
     synchronized (this) {
       if (seq == timerSeq) {
         timer = null;
-        timerAt = NONE;
       }
     }
     long now = ticker.read();
@@ -721,9 +718,9 @@ final class DefaultStream implements StreamHandle, TokenSink {
         return;
       }
     } else {
-      long sd = stopDeadline;
-      if (sd != NONE && now - sd >= 0) {
-        stopDeadline = NONE;
+      long aborted = abortedNanos;
+      if (aborted != NONE && now - aborted >= manager.stopTimeoutNanos) {
+        abortedNanos = NONE;
         manager.reportIgnoredCancellation(this);
       }
       long end = endNanos;
@@ -761,49 +758,51 @@ final class DefaultStream implements StreamHandle, TokenSink {
     return null;
   }
 
-  /** The earliest time something about this stream may change by itself; NONE if never. */
-  private long nextDeadline() {
+  /**
+   * Nanoseconds from {@code now} until something about this stream may change by itself (0 if
+   * overdue), or -1 if nothing will. Computed as {@code timeout - elapsed}: both are non-negative
+   * longs, so even a timeout of 290 years cannot overflow.
+   */
+  private long nextDelay(long now) {
     DefaultStreamManager m = manager;
-    long at = NONE;
+    long delay = -1;
     if (statusOf(tail) == S_RUNNING) {
       if (m.deadlineNanos != 0) {
-        at = earliest(at, submitNanos, m.deadlineNanos);
+        delay = sooner(delay, now, submitNanos, m.deadlineNanos);
       }
       long start = startNanos;
       if (m.firstTokenTimeoutNanos != 0 && start != NONE && firstTokenNanos == NONE) {
-        at = earliest(at, start, m.firstTokenTimeoutNanos);
+        delay = sooner(delay, now, start, m.firstTokenTimeoutNanos);
       }
       long last = (long) LAST_TOKEN.getOpaque(this);
       if (m.idleTimeoutNanos != 0 && last != NONE) {
-        at = earliest(at, last, m.idleTimeoutNanos);
+        delay = sooner(delay, now, last, m.idleTimeoutNanos);
       }
       long since = noReaderSince;
-      if (m.noReaderTimeoutNanos != 0 && since != NONE) {
-        at = earliest(at, since, m.noReaderTimeoutNanos);
+      // Same condition as expiredTimeout(): a detach racing an attach may leave a stale
+      // noReaderSince behind while a reader is attached, and a due-but-not-expired deadline
+      // would re-arm the timer with delay 0 forever.
+      if (m.noReaderTimeoutNanos != 0 && since != NONE && reader == null) {
+        delay = sooner(delay, now, since, m.noReaderTimeoutNanos);
       }
     } else {
-      long sd = stopDeadline;
-      if (sd != NONE) {
-        at = earliest(at, sd, 0);
+      long aborted = abortedNanos;
+      if (aborted != NONE) {
+        delay = sooner(delay, now, aborted, m.stopTimeoutNanos);
       }
       long end = endNanos;
       if (end != NONE && removed == 0) {
-        at = earliest(at, end, m.retentionNanos);
+        delay = sooner(delay, now, end, m.retentionNanos);
       }
     }
-    return at;
+    return delay;
   }
 
-  /**
-   * min(at, base + delay) in ticker time, compared by differences as with {@link System#nanoTime()}.
-   * Delays are capped at 2^61 ns (73 years), which keeps every difference representable.
-   */
-  private static long earliest(long at, long base, long delay) {
-    long candidate = base + Math.min(delay, MAX_DELAY);
-    return at == NONE || candidate - at < 0 ? candidate : at;
+  /** min(delay, what is left of {@code timeout} started at {@code since}); -1 means none yet. */
+  private static long sooner(long delay, long now, long since, long timeout) {
+    long left = Math.max(0, timeout - Math.max(0, now - since));
+    return delay < 0 ? left : Math.min(delay, left);
   }
-
-  private static final long MAX_DELAY = 1L << 61;
 
   // ------------------------------------------------------------------ helpers
 
