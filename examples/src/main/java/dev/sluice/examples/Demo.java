@@ -378,6 +378,7 @@ final class Demo {
       long lastTokens;
       long lastNanos = System.nanoTime();
       long lastPrinted;
+      String lastLine = "";
 
       Progress(ChatServer a, ChatServer b) {
         this.a = a;
@@ -403,8 +404,10 @@ final class Demo {
         if (console) {
           out.print("\r" + line);
           out.flush();
-        } else if (now - lastPrinted >= TimeUnit.SECONDS.toNanos(1) || finished.get() == config.clients()) {
+        } else if (!line.equals(lastLine)
+            && (now - lastPrinted >= TimeUnit.SECONDS.toNanos(1) || finished.get() == config.clients())) {
           lastPrinted = now;
+          lastLine = line;
           out.println(line);
         }
       }

@@ -7,12 +7,17 @@ import dev.sluice.DetachPolicy;
 import dev.sluice.StreamManager;
 import java.io.File;
 import java.io.IOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
 import java.net.http.HttpClient;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Comparator;
 import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -48,6 +53,7 @@ class BrowserChatTest {
   }
 
   ChatServer server;
+  CuttableProxy proxy;
   WebDriver driver;
   Path profile;
 
@@ -57,12 +63,6 @@ class BrowserChatTest {
         new File(CHROMIUM).canExecute() && new File(CHROMEDRIVER).canExecute(),
         "no headless Chromium here, browser test skipped: need executables " + CHROMIUM + " and " + CHROMEDRIVER
             + " (apt-get install -y chromium chromium-driver)");
-    // 30 tokens/s for 600 tokens: still streaming when Stop is pressed.
-    FakeLlm llm = new FakeLlm(30, Duration.ofMillis(100), 600);
-    StreamManager manager =
-        StreamManager.builder().removeOnDelivery(false).replayWindow(1024).retention(Duration.ofSeconds(30)).build();
-    server = ChatServer.start(manager, llm::source, ChatServer.Options.loopback(0, Set.of(KEY), DetachPolicy.CANCEL));
-
     profile = Files.createTempDirectory("sluice-chromium-");
     ChromeOptions options = new ChromeOptions();
     options.setBinary(CHROMIUM);
@@ -83,10 +83,24 @@ class BrowserChatTest {
     driver.manage().timeouts().pageLoadTimeout(Duration.ofSeconds(20));
   }
 
+  void startServer(FakeLlm llm, DetachPolicy policy) throws IOException {
+    StreamManager manager =
+        StreamManager.builder()
+            .removeOnDelivery(false)
+            .replayWindow(1024)
+            .retention(Duration.ofSeconds(30))
+            .detachPolicy(policy)
+            .build();
+    server = ChatServer.start(manager, llm::source, ChatServer.Options.loopback(0, Set.of(KEY), policy));
+  }
+
   @AfterEach
   void stop() throws IOException {
     if (driver != null) {
       driver.quit();
+    }
+    if (proxy != null) {
+      proxy.close();
     }
     if (server != null) {
       server.close();
@@ -100,6 +114,7 @@ class BrowserChatTest {
 
   @Test
   void page_streamsTokens_thenStopShowsCancelled() throws Exception {
+    startServer(new FakeLlm(30, Duration.ofMillis(100), 600), DetachPolicy.CANCEL); // still streaming at Stop
     driver.get(server.uri() + "/?key=" + KEY);
     WebDriverWait wait = new WebDriverWait(driver, Duration.ofSeconds(20));
 
@@ -124,5 +139,110 @@ class BrowserChatTest {
     ChatClient.Reply stats = new ChatClient(HttpClient.newHttpClient(), server.uri(), KEY).stats();
     assertThat(stats.body().path("cancelled").asLong()).isEqualTo(1);
     assertThat(stats.body().path("completed").asLong()).isZero();
+  }
+
+  @Test
+  void page_resumesWithLastEventId_afterTheConnectionDrops() throws Exception {
+    FakeLlm llm = new FakeLlm(25, Duration.ofMillis(100), 75); // 3 s of tokens
+    startServer(llm, DetachPolicy.KEEP_RUNNING);
+    proxy = new CuttableProxy(server.port());
+    driver.get("http://127.0.0.1:" + proxy.port() + "/?key=" + KEY);
+    WebDriverWait wait = new WebDriverWait(driver, Duration.ofSeconds(20));
+    String prompt = "Resume me";
+
+    driver.findElement(By.id("prompt")).sendKeys(prompt);
+    driver.findElement(By.id("send")).click();
+    wait.until(d -> d.findElement(By.id("answer")).getText().length() > 40);
+
+    proxy.cutAll(); // the network drops every connection; EventSource reconnects with Last-Event-ID
+
+    wait.until(ExpectedConditions.textToBe(By.id("status"), "completed"));
+    assertThat(proxy.connectionsCut()).isPositive();
+    // Every token exactly once, in order: nothing lost at the cut, nothing replayed twice.
+    assertThat(driver.findElement(By.id("answer")).getText()).isEqualTo(String.join("", llm.answer(prompt)).strip());
+    ChatClient.Reply stats = new ChatClient(HttpClient.newHttpClient(), server.uri(), KEY).stats();
+    assertThat(stats.body().path("completed").asLong()).isEqualTo(1);
+    assertThat(stats.body().path("cancelled").asLong()).isZero();
+  }
+
+  /** A loopback TCP proxy whose connections can all be dropped at once, like a network blip. */
+  static final class CuttableProxy implements AutoCloseable {
+    private final ServerSocket listener;
+    private final int target;
+    private final Set<Socket> sockets = ConcurrentHashMap.newKeySet();
+    private final AtomicInteger cut = new AtomicInteger();
+    private final Thread acceptor;
+
+    CuttableProxy(int target) throws IOException {
+      this.target = target;
+      this.listener = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+      this.acceptor = new Thread(this::acceptLoop, "proxy-accept");
+      acceptor.setDaemon(true);
+      acceptor.start();
+    }
+
+    int port() {
+      return listener.getLocalPort();
+    }
+
+    int connectionsCut() {
+      return cut.get();
+    }
+
+    void cutAll() {
+      for (Socket s : sockets) {
+        closeQuietly(s);
+        cut.incrementAndGet();
+      }
+    }
+
+    private void acceptLoop() {
+      while (!listener.isClosed()) {
+        try {
+          Socket client = listener.accept();
+          Socket upstream = new Socket(InetAddress.getLoopbackAddress(), target);
+          sockets.add(client);
+          sockets.add(upstream);
+          pipe(client, upstream);
+          pipe(upstream, client);
+        } catch (IOException e) {
+          return; // closed
+        }
+      }
+    }
+
+    private void pipe(Socket from, Socket to) {
+      Thread t =
+          new Thread(
+              () -> {
+                try {
+                  from.getInputStream().transferTo(to.getOutputStream());
+                } catch (IOException ignored) {
+                  // cut or closed
+                } finally {
+                  closeQuietly(from);
+                  closeQuietly(to);
+                  sockets.remove(from);
+                  sockets.remove(to);
+                }
+              },
+              "proxy-pipe");
+      t.setDaemon(true);
+      t.start();
+    }
+
+    private static void closeQuietly(Socket s) {
+      try {
+        s.close();
+      } catch (IOException ignored) {
+        // already closed
+      }
+    }
+
+    @Override
+    public void close() throws IOException {
+      listener.close();
+      sockets.forEach(CuttableProxy::closeQuietly);
+    }
   }
 }
