@@ -186,6 +186,30 @@ class OpenAiTokenSourceTest {
   }
 
   @Test
+  void requestTimeout_boundsTheWaitForHeadersNotTheAnswer() throws Exception {
+    openai =
+        new OpenAiTokenSource(
+            ChatClient.newHttpClient(), openai.completionsUri().resolve("/v1"), "m", null, Duration.ofMillis(500));
+    behaviour =
+        ex -> {
+          streamHeaders(ex);
+          try (OutputStream out = ex.getResponseBody()) {
+            for (int i = 0; i < 30; i++) { // 1.5 s of answer, three times the timeout
+              write(out, chunk("t" + i));
+              Thread.sleep(50);
+            }
+            write(out, "data: [DONE]\n\n");
+          }
+        };
+    StreamOutcome[] outcome = new StreamOutcome[1];
+
+    List<String> tokens = run("long answer", outcome);
+
+    assertThat(outcome[0].status()).as("%s", outcome[0]).isEqualTo(StreamOutcome.Status.COMPLETED);
+    assertThat(tokens).hasSize(30);
+  }
+
+  @Test
   void cancelBeforeHeaders_abortsTheRequest() throws Exception {
     CountDownLatch requested = new CountDownLatch(1);
     behaviour =
