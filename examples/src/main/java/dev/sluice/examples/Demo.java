@@ -125,6 +125,7 @@ final class Demo {
     final AtomicInteger cancelCalls = new AtomicInteger();
     final Set<ChatClient.Stream> open = ConcurrentHashMap.newKeySet();
     final List<Long> ttftNanos = Collections.synchronizedList(new ArrayList<>());
+    final List<Long> serverTtftNanos = Collections.synchronizedList(new ArrayList<>());
     final List<Long> cancelLatencyNanos = Collections.synchronizedList(new ArrayList<>());
     final Map<Kind, AtomicInteger> counts = new EnumMap<>(Kind.class);
     final Map<Kind, Map<String, AtomicInteger>> finals = new EnumMap<>(Kind.class);
@@ -351,6 +352,9 @@ final class Demo {
           Locale.ROOT, "Time to first token   p50 %s  p99 %s  (submit → first token at the client, n=%d)%n",
           millis(percentile(ttftNanos, 50)), millis(percentile(ttftNanos, 99)), ttftNanos.size());
       out.printf(
+          Locale.ROOT, "                      p50 %s  p99 %s  (source start → first token, from the info event)%n",
+          millis(percentile(serverTtftNanos, 50)), millis(percentile(serverTtftNanos, 99)));
+      out.printf(
           Locale.ROOT, "Cancel latency        p50 %s  p99 %s  (POST /cancel → final event on the open stream, n=%d)%n",
           millis(percentile(cancelLatencyNanos, 50)), millis(percentile(cancelLatencyNanos, 99)),
           cancelLatencyNanos.size());
@@ -526,6 +530,8 @@ final class Demo {
                 require(r.status() == 200, "cancel returned " + r.status() + " " + r.body());
               }
             }
+          } else if (e.type().equals("info") && e.payload().has("timeToFirstToken")) {
+            run.serverTtftNanos.add((long) (e.payload().path("timeToFirstToken").asDouble() * 1e9));
           } else if (e.isFinal()) {
             finals++;
             status = e.status();
