@@ -13,6 +13,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.CountDownLatch;
 import java.util.function.Predicate;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -139,10 +140,10 @@ class ChatServerTest {
     for (int i = 0; i < tokenEvents.size(); i++) {
       assertThat(tokenEvents.get(i).id()).isEqualTo(i + 1);
     }
-    // The first info after the first token carries the time to first token.
+    // The first info event comes after the first token and carries the time to first token.
     int first = events.indexOf(tokenEvents.get(0));
-    ChatClient.Event ttft = events.get(first + 1);
-    assertThat(ttft.type()).isEqualTo("info");
+    ChatClient.Event ttft = events.stream().filter(e -> e.type().equals("info")).findFirst().orElseThrow();
+    assertThat(events.indexOf(ttft)).isGreaterThan(first);
     assertThat(ttft.payload().path("timeToFirstToken").asDouble()).isGreaterThan(0).isLessThan(5);
     // Exactly one final event, last, with the next sequence number.
     assertThat(finals(events)).hasSize(1);
@@ -284,20 +285,39 @@ class ChatServerTest {
 
   @Test
   void heartbeats_everyIntervalUntilTheFirstToken() throws Exception {
-    ChatClient client = start(new FakeLlm(100, Duration.ofMillis(700), 3), DetachPolicy.CANCEL);
+    CountDownLatch release = new CountDownLatch(1);
+    StreamManager manager =
+        StreamManager.builder().removeOnDelivery(false).stopTimeout(Duration.ofSeconds(2)).build();
+    ChatServer server =
+        ChatServer.start(
+            manager,
+            prompt -> sink -> {
+              release.await(); // the first token waits for the test
+              sink.send("late");
+            },
+            ChatServer.Options.loopback(0, Set.of(KEY), DetachPolicy.CANCEL)
+                .withIntervals(Duration.ofMillis(50), Duration.ofMillis(200)));
+    servers.add(server);
+    ChatClient client = new ChatClient(http, server.uri(), KEY);
     String id = submit(client, "hello");
 
-    List<ChatClient.Event> events;
+    List<ChatClient.Event> events = new ArrayList<>();
     try (ChatClient.Stream s = client.stream(id, null, true)) { // key in the query, as EventSource
-      events = readAll(s);
+      assertThat(s.status()).isEqualTo(200);
+      for (int i = 0; i < 3; i++) {
+        ChatClient.Event e = s.next();
+        assertThat(e).isNotNull();
+        assertThat(e.type()).isEqualTo("heartbeat");
+        assertThat(e.id()).isZero(); // resuming from a heartbeat starts at the beginning
+      }
+      release.countDown();
+      events.addAll(readAll(s));
     }
 
-    int firstToken = tokens(events).isEmpty() ? -1 : events.indexOf(events.stream().filter(e -> e.type().equals("token")).findFirst().orElseThrow());
-    assertThat(events.subList(0, firstToken)).hasSizeGreaterThanOrEqualTo(3).allSatisfy(e -> {
-      assertThat(e.type()).isEqualTo("heartbeat");
-      assertThat(e.id()).isZero();
-    });
+    int firstToken = events.indexOf(events.stream().filter(e -> e.type().equals("token")).findFirst().orElseThrow());
+    assertThat(events.subList(0, firstToken)).allMatch(e -> e.type().equals("heartbeat"));
     assertThat(events.subList(firstToken, events.size())).noneMatch(e -> e.type().equals("heartbeat"));
+    assertThat(finals(events)).singleElement().extracting(ChatClient.Event::status).isEqualTo("completed");
   }
 
   @Test
