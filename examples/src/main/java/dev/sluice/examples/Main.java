@@ -181,6 +181,9 @@ public final class Main {
     out.println("  detach policy: " + detach.name().toLowerCase(Locale.ROOT).replace('_', '-'));
     if (keys.contains(DEFAULT_KEY)) {
       out.println("  API key: " + DEFAULT_KEY + " (the local default; set --keys or SLUICE_API_KEYS)");
+      if (!host.equals("127.0.0.1") && !host.equals("localhost") && !host.equals("::1")) {
+        out.println("  WARNING: listening on " + host + " with the well-known default key: set --keys");
+      }
     } else {
       out.println("  API keys: " + keys.size() + " configured");
     }
