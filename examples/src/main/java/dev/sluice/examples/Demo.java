@@ -386,7 +386,7 @@ final class Demo {
     final class Progress {
       final ChatServer a;
       final ChatServer b;
-      final boolean console = System.console() != null;
+      final boolean console = isTerminal();
       long lastTokens;
       long lastNanos = System.nanoTime();
       long lastPrinted;
@@ -591,6 +591,19 @@ final class Demo {
   }
 
   // ------------------------------------------------------------------ helpers
+
+  /** Whether stdout is a terminal, where the progress line can redraw itself with a carriage return. */
+  private static boolean isTerminal() {
+    java.io.Console console = System.console();
+    if (console == null) {
+      return false;
+    }
+    try { // JDK 22+ may return a console for redirected output; isTerminal() tells
+      return (boolean) java.io.Console.class.getMethod("isTerminal").invoke(console);
+    } catch (ReflectiveOperationException jdk17) {
+      return true;
+    }
+  }
 
   private static boolean idle(ChatServer s) {
     return s.manager().counters().running() == 0 && s.manager().counters().queued() == 0 && s.openStreams() == 0;
