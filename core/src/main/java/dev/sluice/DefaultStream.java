@@ -616,8 +616,9 @@ final class DefaultStream implements StreamHandle, TokenSink {
       HOOKS.getAndSet(this, DISCARDED);
     }
     manager.onTerminal(this, result);
+    scheduleNext(now); // retention, and the stop check of an aborted source
+    // Last, so that whoever waits on the outcome sees the counters and the timers in place.
     outcome.complete(result);
-    scheduleNext(now);
     return true;
   }
 
