@@ -54,6 +54,8 @@ class BrowserChatTest {
 
   ChatServer server;
   CuttableProxy proxy;
+  ChromeDriverService service;
+  Thread killDriver;
   WebDriver driver;
   Path profile;
 
@@ -77,8 +79,10 @@ class BrowserChatTest {
         "--disable-sync",
         "--disable-dev-shm-usage",
         "--user-data-dir=" + profile);
-    ChromeDriverService service =
-        new ChromeDriverService.Builder().usingDriverExecutable(new File(CHROMEDRIVER)).usingAnyFreePort().build();
+    service = new ChromeDriverService.Builder().usingDriverExecutable(new File(CHROMEDRIVER)).usingAnyFreePort().build();
+    ChromeDriverService started = service;
+    killDriver = new Thread(started::stop, "stop-chromedriver"); // if the test JVM is killed mid-test
+    Runtime.getRuntime().addShutdownHook(killDriver);
     driver = new ChromeDriver(service, options);
     driver.manage().timeouts().pageLoadTimeout(Duration.ofSeconds(20));
   }
@@ -96,18 +100,26 @@ class BrowserChatTest {
 
   @AfterEach
   void stop() throws IOException {
-    if (driver != null) {
-      driver.quit();
-    }
-    if (proxy != null) {
-      proxy.close();
-    }
-    if (server != null) {
-      server.close();
-    }
-    if (profile != null) {
-      try (Stream<Path> files = Files.walk(profile)) {
-        files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+    try {
+      if (driver != null) {
+        driver.quit();
+      }
+    } finally {
+      // Even if quit() fails or times out, no chromedriver or Chromium outlives the test.
+      if (service != null) {
+        service.stop();
+        Runtime.getRuntime().removeShutdownHook(killDriver);
+      }
+      if (proxy != null) {
+        proxy.close();
+      }
+      if (server != null) {
+        server.close();
+      }
+      if (profile != null) {
+        try (Stream<Path> files = Files.walk(profile)) {
+          files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        }
       }
     }
   }
