@@ -335,7 +335,14 @@ final class DefaultStream implements StreamHandle, TokenSink {
       ring = r = new String[mask + 1];
     }
     r[(int) (seq & mask)] = token;
+    if (seq == 1) {
+      // Before publishing: whoever holds token 1 must also see timeToFirstToken().
+      firstTokenNanos = ticker.read();
+    }
     if (!TAIL.compareAndSet(this, t, t + 1)) {
+      if (seq == 1) {
+        firstTokenNanos = NONE; // the token was refused, so there is no first token
+      }
       long now = tail;
       if (statusOf(now) != S_RUNNING) {
         throw refused(now);
@@ -420,11 +427,10 @@ final class DefaultStream implements StreamHandle, TokenSink {
   }
 
   private void onFirstToken() {
-    long now = ticker.read();
+    long now = firstTokenNanos;
     if (manager.idleTimeoutNanos != 0) {
       LAST_TOKEN.setOpaque(this, now);
     }
-    firstTokenNanos = now;
     long start = startNanos;
     manager.notifyFirstToken(this, Duration.ofNanos(start == NONE ? 0 : now - start));
     if (manager.idleTimeoutNanos != 0) {

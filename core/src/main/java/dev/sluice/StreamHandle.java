@@ -75,13 +75,17 @@ public interface StreamHandle {
    *
    * @param lastSequence the last sequence number already seen; 0 to start at the beginning
    * @return a reader positioned after {@code lastSequence}
-   * @throws IllegalArgumentException if {@code lastSequence} is negative or beyond the last event
+   * @throws IllegalArgumentException if {@code lastSequence} is negative, beyond the last token of a
+   *     running stream, or at or beyond the terminal event of an ended one (nothing follows it)
    * @throws IllegalStateException if another reader is attached
    * @throws EventsDroppedException if events after {@code lastSequence} are no longer retained
    */
   StreamReader attach(long lastSequence);
 
-  /** Time from the source starting to its first token; empty until a token is sent. */
+  /**
+   * Time from the source starting to its first token; empty until a token is sent. Present for
+   * anyone who has received the first token.
+   */
   Optional<Duration> timeToFirstToken();
 
   /**
