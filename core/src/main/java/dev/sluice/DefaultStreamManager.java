@@ -57,6 +57,8 @@ final class DefaultStreamManager implements StreamManager {
   final long stopTimeoutNanos;
   final boolean removeOnDelivery;
   final DetachPolicy detachPolicy;
+  final long slowReaderTimeoutNanos;
+  final SlowReaderPolicy slowReaderPolicy;
   final Ticker ticker;
   final ScheduledExecutorService scheduler;
   private final Executor executor;
@@ -104,6 +106,8 @@ final class DefaultStreamManager implements StreamManager {
     stopTimeoutNanos = b.stopTimeoutNanos;
     removeOnDelivery = b.removeOnDelivery;
     detachPolicy = b.detachPolicy;
+    slowReaderTimeoutNanos = b.slowReaderTimeoutNanos;
+    slowReaderPolicy = b.slowReaderPolicy;
     ticker = b.ticker;
     listener = b.listener;
     Executor userExecutor = b.executor;

@@ -112,6 +112,8 @@ public interface StreamManager extends AutoCloseable {
     long stopTimeoutNanos = Duration.ofSeconds(5).toNanos();
     boolean removeOnDelivery = true;
     DetachPolicy detachPolicy = DetachPolicy.CANCEL;
+    long slowReaderTimeoutNanos;
+    SlowReaderPolicy slowReaderPolicy = SlowReaderPolicy.DETACH;
     @Nullable Executor executor;
     @Nullable ScheduledExecutorService scheduler;
     Ticker ticker = Ticker.system();
@@ -217,6 +219,22 @@ public interface StreamManager extends AutoCloseable {
     /** What a reader closing early does to its stream. Default {@link DetachPolicy#CANCEL}. */
     public Builder detachPolicy(DetachPolicy detachPolicy) {
       this.detachPolicy = requireNonNull(detachPolicy, "detachPolicy");
+      return this;
+    }
+
+    /**
+     * How long one slow reader may hold the producer back (the buffer full because of it) before
+     * {@link #slowReaderPolicy} applies to it. Default none: readers hold the producer back as long
+     * as they are attached, which is the right choice for a single reader.
+     */
+    public Builder slowReaderTimeout(Duration slowReaderTimeout) {
+      this.slowReaderTimeoutNanos = nanos("slowReaderTimeout", slowReaderTimeout, false);
+      return this;
+    }
+
+    /** What happens to a reader past the slow-reader timeout. Default {@link SlowReaderPolicy#DETACH}. */
+    public Builder slowReaderPolicy(SlowReaderPolicy slowReaderPolicy) {
+      this.slowReaderPolicy = requireNonNull(slowReaderPolicy, "slowReaderPolicy");
       return this;
     }
 

@@ -18,7 +18,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
-/** Readers: one at a time, resume from a sequence number, clear errors for what is gone. */
+/** Resume from a sequence number, and clear errors for what is gone. */
 @Timeout(10)
 class ResumeTest {
 
@@ -136,20 +136,6 @@ class ResumeTest {
       assertThat(r.isFinished()).isTrue();
       assertThat(r.lastSequence()).isEqualTo(3);
       assertThatThrownBy(r::next).isInstanceOf(NoSuchElementException.class);
-    }
-  }
-
-  @Test
-  void secondReader_isRejectedWhileTheFirstIsAttached() throws Exception {
-    StreamHandle h = manager.submit(TestStreams.counting(2));
-    try (StreamReader first = h.attach()) {
-      assertThatThrownBy(h::attach)
-          .isInstanceOf(IllegalStateException.class)
-          .hasMessageContaining("already has a reader");
-      assertThat(first.next().sequence()).isEqualTo(1);
-    }
-    try (StreamReader second = h.attach(1)) {
-      assertThat(second.next().sequence()).isEqualTo(2);
     }
   }
 
