@@ -261,8 +261,10 @@ final class DefaultStream implements StreamHandle, TokenSink {
     long count = t & COUNT_MASK;
     boolean ended = statusOf(t) != S_RUNNING;
     long last = ended ? count + 1 : count;
-    // After the tail is sealed nothing is written any more; before, trust the published limit.
-    long firstRetained = Math.max(1, (ended ? count : limit) - mask);
+    // Slot j is overwritten by token j + slots, written only up to the published limit. After the
+    // end the producer writes nothing more, except that a send refused by the seal has already
+    // written its slot, count + 1, which is also the slot of count + 1 - slots: not retained.
+    long firstRetained = Math.max(1, (ended ? count + 1 : limit) - mask);
     try {
       if (lastSequence > last || (ended && lastSequence == last)) {
         throw new IllegalArgumentException(
