@@ -159,8 +159,10 @@ public interface StreamManager extends AutoCloseable {
     }
 
     /**
-     * Delivered tokens kept so that a reader can resume from an earlier sequence number; 0 keeps
-     * none. Default 64. The buffer is allocated on the first token, rounded up to a power of two.
+     * Delivered tokens kept so that a reader can resume from an earlier sequence number, or a late
+     * reader can replay from the start; 0 keeps none. Default 64. The ring (buffer plus window) is
+     * allocated on the first token, rounded up to a power of two; after the stream ends, all but one
+     * of its slots are replayable (a send refused at the end may have written the last one).
      */
     public Builder replayWindow(int replayWindow) {
       if (replayWindow < 0 || replayWindow > MAX_BUFFER) {
