@@ -47,6 +47,9 @@ final class DefaultReader implements StreamReader {
   /** The thread parked in poll, or null. */
   volatile @Nullable Thread waiter;
 
+  /** Called instead of unparking, for a demand-driven (Flow) reader; null for a blocking one. */
+  private final @Nullable Runnable signal;
+
   /** Why a DETACH cut ended this reader; written before the cursor becomes GONE. */
   private volatile @Nullable String cutReason;
 
@@ -62,10 +65,11 @@ final class DefaultReader implements StreamReader {
   /** Whether the last event was returned. Reading thread. */
   private boolean finished;
 
-  DefaultReader(DefaultStream stream, long lastSequence) {
+  DefaultReader(DefaultStream stream, long lastSequence, @Nullable Runnable signal) {
     this.stream = stream;
     this.cursor = lastSequence;
     this.delivered = lastSequence;
+    this.signal = signal;
   }
 
   /** The gating position, or {@link #GONE}. */
@@ -108,40 +112,10 @@ final class DefaultReader implements StreamReader {
         throw new IllegalStateException("reader of stream " + stream.id + " is closed");
       }
       long c = cursor;
-      if (c == GONE) {
-        String reason = cutReason;
-        if (reason != null) {
-          finished = true;
-          return new StreamEvent.Detached(delivered, reason);
-        }
-        throw new IllegalStateException("reader of stream " + stream.id + " is closed");
-      }
-      if (c > delivered) { // a SKIP cut moved us ahead
-        StreamEvent.Gap gap = new StreamEvent.Gap(c, c - delivered);
-        delivered = c;
-        return gap;
-      }
-      long next = c + 1;
-      long t = 0;
-      if (next > knownCount) {
-        t = stream.tailVolatile();
-        knownCount = t & COUNT_MASK;
-      }
-      if (next <= knownCount) {
-        String text = stream.tokenAt(next);
-        if (!CURSOR.compareAndSet(this, c, next)) {
-          continue; // closed, cut or skipped while we read: what we read may be stale
-        }
-        delivered = next;
-        stream.wakeProducer();
-        return new StreamEvent.Token(next, text);
-      }
-      if (statusOf(t) != S_RUNNING) {
-        StreamEvent.Terminal term = stream.terminalEvent();
-        if (term != null) {
-          return finish(term);
-        }
-        // The winner is between sealing the tail and writing the terminal: a few instructions.
+      long t = stream.tailVolatile();
+      StreamEvent e = step(true);
+      if (e != null) {
+        return e;
       }
       if (timed && nanos <= 0) {
         return null;
@@ -166,6 +140,65 @@ final class DefaultReader implements StreamReader {
       if (timed) {
         nanos = deadline - System.nanoTime();
       }
+    }
+  }
+
+  /**
+   * Returns the next event if one is ready, without waiting; null if none is. With {@code
+   * tokensAllowed} false, returns only a last event (terminal or detached) that comes next, never a
+   * token or gap: how a demand-driven subscriber with no demand still gets completed.
+   *
+   * @throws IllegalStateException if the reader was closed
+   */
+  @Nullable StreamEvent step(boolean tokensAllowed) {
+    for (; ; ) {
+      if (finished) {
+        return null;
+      }
+      long c = cursor;
+      if (c == GONE) {
+        String reason = cutReason;
+        if (reason != null) {
+          finished = true;
+          return new StreamEvent.Detached(delivered, reason);
+        }
+        throw new IllegalStateException("reader of stream " + stream.id + " is closed");
+      }
+      if (c > delivered) { // a SKIP cut moved us ahead
+        if (!tokensAllowed) {
+          return null;
+        }
+        StreamEvent.Gap gap = new StreamEvent.Gap(c, c - delivered);
+        delivered = c;
+        return gap;
+      }
+      long next = c + 1;
+      long t = 0;
+      if (next > knownCount) {
+        t = stream.tailVolatile();
+        knownCount = t & COUNT_MASK;
+      }
+      if (next <= knownCount) {
+        if (!tokensAllowed) {
+          return null;
+        }
+        String text = stream.tokenAt(next);
+        if (!CURSOR.compareAndSet(this, c, next)) {
+          continue; // closed, cut or skipped while we read: what we read may be stale
+        }
+        delivered = next;
+        stream.wakeProducer();
+        return new StreamEvent.Token(next, text);
+      }
+      if (statusOf(t) != S_RUNNING) {
+        StreamEvent.Terminal term = stream.terminalEvent();
+        if (term != null) {
+          return finish(term);
+        }
+        // The winner is between sealing the tail and writing the terminal: a few instructions,
+        // after which it wakes this reader again.
+      }
+      return null;
     }
   }
 
@@ -196,14 +229,17 @@ final class DefaultReader implements StreamReader {
     } else if (!CURSOR.compareAndSet(this, expected, newest)) {
       return false;
     }
-    Thread w = waiter;
-    if (w != null) {
-      LockSupport.unpark(w);
-    }
+    wake();
     return true;
   }
 
+  /** Tells the reader that something changed: unparks a blocked reader, or signals a Flow one. */
   void wake() {
+    Runnable s = signal;
+    if (s != null) {
+      s.run();
+      return;
+    }
     Thread w = waiter;
     if (w != null) {
       LockSupport.unpark(w);

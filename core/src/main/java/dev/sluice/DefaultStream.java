@@ -255,7 +255,15 @@ final class DefaultStream implements StreamHandle, TokenSink {
     if (lastSequence < 0) {
       throw new IllegalArgumentException("lastSequence must be >= 0, got " + lastSequence);
     }
-    DefaultReader r = new DefaultReader(this, lastSequence);
+    return attachReader(lastSequence, null);
+  }
+
+  /** Attaches a reader; {@code signal} makes it a demand-driven (Flow) reader. */
+  DefaultReader attachReader(long lastSequence, @Nullable Runnable signal) {
+    if (lastSequence < 0) {
+      throw new IllegalArgumentException("lastSequence must be >= 0, got " + lastSequence);
+    }
+    DefaultReader r = new DefaultReader(this, lastSequence, signal);
     addReader(r); // first: from here on the producer's gate checks include r
     long t = tail;
     long count = t & COUNT_MASK;
@@ -286,6 +294,11 @@ final class DefaultStream implements StreamHandle, TokenSink {
     }
     noReaderSince = NONE;
     return r;
+  }
+
+  @Override
+  public java.util.concurrent.Flow.Publisher<StreamEvent> publisher() {
+    return new StreamPublisher(this, manager.deliveryExecutor);
   }
 
   @Override

@@ -62,6 +62,7 @@ final class DefaultStreamManager implements StreamManager {
   final Ticker ticker;
   final ScheduledExecutorService scheduler;
   private final Executor executor;
+  final Executor deliveryExecutor;
   private final @Nullable ExecutorService ownedExecutor;
   private final @Nullable ScheduledExecutorService ownedScheduler;
   private final StreamListener listener;
@@ -119,6 +120,8 @@ final class DefaultStreamManager implements StreamManager {
       executor = owned;
       ownedExecutor = owned;
     }
+    Executor userDelivery = b.deliveryExecutor;
+    deliveryExecutor = userDelivery != null ? userDelivery : Workers.deliveryExecutor();
     ScheduledExecutorService userScheduler = b.scheduler;
     if (userScheduler != null) {
       scheduler = userScheduler;

@@ -3,6 +3,7 @@ package dev.sluice;
 import java.time.Duration;
 import java.util.Optional;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.Flow;
 
 /**
  * One stream: its identity, its state machine, and the way to read it.
@@ -80,6 +81,22 @@ public interface StreamHandle {
    * @throws EventsDroppedException if events after {@code lastSequence} are no longer retained
    */
   StreamReader attach(long lastSequence);
+
+  /**
+   * A {@link Flow.Publisher} view of this stream, for reactive frameworks (Reactor's {@code
+   * JdkFlowAdapter}, Mutiny, Vert.x, Spring WebFlux). Verified with the Reactive Streams TCK.
+   *
+   * <p>Each subscriber is a reader attached at the first event (so the same rules apply: fan-out,
+   * retention, slow readers). {@code onNext} carries {@link StreamEvent.Token}s, and {@link
+   * StreamEvent.Gap}s under {@link SlowReaderPolicy#SKIP}; the end is {@code onComplete} when the
+   * stream COMPLETED, else {@code onError} with a {@link StreamEndedException} holding the terminal
+   * (or {@link StreamEvent.Detached}) event, so that CANCELLED, FAILED and TIMED_OUT stay distinct.
+   *
+   * <p>Delivery is demand-driven ({@code request(n)}) and runs on the manager's delivery executor;
+   * no thread waits for a subscriber. {@code Subscription.cancel()} detaches the reader: with
+   * {@link DetachPolicy#CANCEL}, the last subscriber leaving cancels the stream.
+   */
+  Flow.Publisher<StreamEvent> publisher();
 
   /**
    * Time from the source starting to its first token; empty until a token is sent. Present for

@@ -116,6 +116,7 @@ public interface StreamManager extends AutoCloseable {
     SlowReaderPolicy slowReaderPolicy = SlowReaderPolicy.DETACH;
     @Nullable Executor executor;
     @Nullable ScheduledExecutorService scheduler;
+    @Nullable Executor deliveryExecutor;
     Ticker ticker = Ticker.system();
     StreamListener listener = new StreamListener() {};
 
@@ -266,6 +267,17 @@ public interface StreamManager extends AutoCloseable {
      */
     public Builder scheduler(ScheduledExecutorService scheduler) {
       this.scheduler = requireNonNull(scheduler, "scheduler");
+      return this;
+    }
+
+    /**
+     * Runs the deliveries of {@link StreamHandle#publisher()} to subscribers. Default: a virtual
+     * thread per delivery burst on JDK 21+; on 17 the common fork-join pool when it has more than
+     * one thread, else a daemon thread per burst (as {@link java.util.concurrent.SubmissionPublisher}
+     * does). Never the worker executor: a subscriber must not wait behind the producers it unblocks.
+     */
+    public Builder deliveryExecutor(Executor deliveryExecutor) {
+      this.deliveryExecutor = requireNonNull(deliveryExecutor, "deliveryExecutor");
       return this;
     }
 
