@@ -88,10 +88,6 @@ class PublicApiBadInputTest {
         row("attach(3) running, 2 tokens", f -> f.running.attach(3), IllegalArgumentException.class, "(last token 2)"),
         row("attach(3) ended, terminal is 3", f -> f.ended.attach(3), IllegalArgumentException.class, "(terminal event 3)"),
         row("attach(4) ended", f -> f.ended.attach(4), IllegalArgumentException.class, "is beyond the last event"),
-        row("attach() twice", f -> {
-          f.running.attach();
-          f.running.attach();
-        }, IllegalStateException.class, "already has a reader attached"),
         // StreamReader
         row("poll(null)", f -> f.running.attach().poll(null), NullPointerException.class, "timeout"),
         row("next() after close", f -> {

@@ -34,8 +34,10 @@ import org.junit.jupiter.api.Test;
  * <p>Every lifecycle kind of {@link Kind} runs many times, concurrently: complete, fail, throw an
  * Error, cancel before and after the first token, cancel racing completion, reader detaching and
  * re-attaching with resume (the manager is {@link DetachPolicy#KEEP_RUNNING}), reader detaching for
- * good, slow readers, no reader at all, first-token / idle / overall-deadline timeouts, and sources
- * that ignore cancellation for a while or swallow the cancellation exception. A few sources are
+ * good, slow readers, no reader at all, first-token / idle / overall-deadline timeouts, sources
+ * that ignore cancellation for a while or swallow the cancellation exception, fan-out to two readers,
+ * {@code Flow.Publisher} subscribers (reading to the end or cancelled), and a reader cut off by the
+ * slow-reader timeout. A few sources are
  * stuck on purpose: they ignore cancellation until the very end, and the manager must report them.
  * Each stream's outcome and events are checked as it ends.
  *
@@ -68,6 +70,7 @@ class SoakTest {
   static final Duration FIRST_TOKEN = Duration.ofMillis(800);
   static final Duration IDLE = Duration.ofMillis(800);
   static final Duration DEADLINE = Duration.ofSeconds(2);
+  static final Duration SLOW_READER = Duration.ofMillis(300);
   // Retention longer than the stop timeout: see FaultInjectionTest's
   // ignoredCancellation_reportedEvenWhenRetentionIsShorterThanTheStopTimeout.
   static final Duration STOP = Duration.ofSeconds(1);
@@ -92,7 +95,10 @@ class SoakTest {
     IDLE_TIMEOUT(8),
     DEADLINE(3),
     IGNORES_CANCEL_FOR_A_WHILE(60),
-    SWALLOWS_CANCELLATION(90);
+    SWALLOWS_CANCELLATION(60),
+    FAN_OUT(20),
+    PUBLISHER(20),
+    SLOW_READER_CUT_OFF(1);
 
     final int weight;
 
@@ -123,6 +129,7 @@ class SoakTest {
   private final Drainer drainer = new Drainer();
   private StreamManager manager;
   private long stuckSlotsHeld = -1;
+  private int deliveriesLeft = -1;
 
   @Test
   void soak_randomLifecycles_leaveNoLeak_andCountersAddUp() {
@@ -144,6 +151,8 @@ class SoakTest {
             .stopTimeout(STOP)
             .removeOnDelivery(true)
             .detachPolicy(DetachPolicy.KEEP_RUNNING)
+            .slowReaderTimeout(SLOW_READER)
+            .slowReaderPolicy(SlowReaderPolicy.DETACH)
             .build();
     DefaultStreamManager m = (DefaultStreamManager) manager;
     Thread drain = new Thread(drainer, "soak-drainer");
@@ -174,6 +183,8 @@ class SoakTest {
       awaitQuiet(m);
       StreamCounters c = manager.counters();
       int busyWorkers = workersRunningASource();
+      int deliveries = threadsInside(StreamPublisher.class.getName());
+      deliveriesLeft = deliveries;
       long heapAfter = usedHeapAfterGc();
       int registry = m.registrySize();
 
@@ -199,6 +210,7 @@ class SoakTest {
       assertThat(registry).as("registry entries after retention").isZero();
       assertThat(m.registrySize()).as("registry after the stuck set returned").isZero();
       assertThat(busyWorkers).as("worker threads inside a source").isLessThanOrEqualTo(STUCK);
+      assertThat(deliveries).as("threads delivering to a Flow subscriber").isZero();
       assertThat(end.running()).isZero();
       assertThat(end.queued()).isZero();
       assertThat(end.retained()).isZero();
@@ -386,7 +398,121 @@ class SoakTest {
         List<StreamEvent> events = read(h, h.attach(), 0, 1 + rnd.nextInt(BUFFER), 0);
         expect(kind, h, events, Status.CANCELLED, -1);
       }
+      case FAN_OUT -> {
+        // Two readers of one stream: one on this thread, one on the drainer; both get everything.
+        int total = n + BUFFER * 2;
+        h = submit(kind, TestStreams.counting(total));
+        StreamReader mine = h.attach();
+        drainer.add(new Drain(kind, h, h.attach(), Status.COMPLETED, null, total));
+        expect(kind, h, read(h, mine, 0, -1, 0), Status.COMPLETED, total);
+      }
+      case PUBLISHER -> {
+        int total = n + BUFFER;
+        boolean cancel = rnd.nextBoolean();
+        h = submit(kind, cancel ? TestStreams.counting(Integer.MAX_VALUE) : TestStreams.counting(total));
+        SoakSubscriber sub = new SoakSubscriber(rnd.nextBoolean() ? Long.MAX_VALUE : 1 + rnd.nextInt(4));
+        h.publisher().subscribe(sub);
+        if (cancel) {
+          sub.firstToken.await(10, TimeUnit.SECONDS);
+          h.cancel();
+        }
+        String wrong = sub.await(cancel ? Status.CANCELLED : Status.COMPLETED, cancel ? -1 : total);
+        if (wrong != null) {
+          if (wrong.startsWith("TIMED_OUT")) {
+            stalls.incrementAndGet();
+          } else {
+            problem(kind, h, wrong);
+          }
+        }
+      }
+      case SLOW_READER_CUT_OFF -> {
+        // A reader that stops reading holds the producer back; after the slow-reader timeout it is
+        // cut off (Detached, last) and the other reader gets the whole stream.
+        int total = BUFFER * 3;
+        h = submit(kind, TestStreams.counting(total));
+        StreamReader laggard = h.attach();
+        StreamReader fast = h.attach();
+        StreamEvent first = laggard.poll(Duration.ofSeconds(10));
+        expect(kind, h, read(h, fast, 0, -1, 0), Status.COMPLETED, total);
+        List<StreamEvent> rest = new ArrayList<>();
+        try (laggard) {
+          while (!laggard.isFinished()) {
+            rest.add(laggard.poll(Duration.ofSeconds(10)));
+          }
+        }
+        StreamEvent last = rest.isEmpty() ? first : rest.get(rest.size() - 1);
+        check(kind, h, last instanceof StreamEvent.Detached, "the laggard cut off, got " + last);
+      }
       default -> throw new IllegalStateException("kind " + kind);
+    }
+  }
+
+  /** A Flow subscriber that checks order and a single end signal; requests {@code batch} at a time. */
+  private static final class SoakSubscriber implements java.util.concurrent.Flow.Subscriber<StreamEvent> {
+    final long batch;
+    final CountDownLatch firstToken = new CountDownLatch(1);
+    final java.util.concurrent.CompletableFuture<StreamOutcome> end = new java.util.concurrent.CompletableFuture<>();
+    java.util.concurrent.Flow.Subscription subscription;
+    long expected = 1;
+    long inBatch;
+    volatile String error;
+
+    SoakSubscriber(long batch) {
+      this.batch = batch;
+    }
+
+    @Override
+    public void onSubscribe(java.util.concurrent.Flow.Subscription s) {
+      subscription = s;
+      s.request(batch);
+    }
+
+    @Override
+    public void onNext(StreamEvent e) {
+      if (!(e instanceof StreamEvent.Token t) || t.sequence() != expected || !t.text().equals("t" + expected)) {
+        error = "unexpected onNext " + e + ", expected token " + expected;
+      }
+      expected++;
+      firstToken.countDown();
+      if (batch != Long.MAX_VALUE && ++inBatch == batch) {
+        inBatch = 0;
+        subscription.request(batch);
+      }
+    }
+
+    @Override
+    public void onError(Throwable t) {
+      if (t instanceof StreamEndedException ended && ended.outcome().isPresent()) {
+        if (!end.complete(ended.outcome().get())) {
+          error = "a second end signal: " + t;
+        }
+      } else if (t instanceof StreamEndedException ended) {
+        end.complete(new StreamOutcome(Status.TIMED_OUT, expected - 1, "detached: " + ended.lastEvent(), null));
+      } else {
+        error = "unexpected onError " + t;
+        end.complete(new StreamOutcome(Status.FAILED, 0, String.valueOf(t), t));
+      }
+      firstToken.countDown();
+    }
+
+    @Override
+    public void onComplete() {
+      if (!end.complete(new StreamOutcome(Status.COMPLETED, expected - 1, null, null))) {
+        error = "a second end signal: onComplete";
+      }
+      firstToken.countDown();
+    }
+
+    /** Null if the subscriber saw {@code status} (with {@code tokens} tokens if >= 0), else what it saw. */
+    String await(Status status, long tokens) throws Exception {
+      StreamOutcome o = end.get(10, TimeUnit.SECONDS);
+      if (error != null) {
+        return error;
+      }
+      if (o.status() != status || (tokens >= 0 && (o.tokens() != tokens || expected - 1 != tokens))) {
+        return o.status() + ": expected " + status + " with " + tokens + " tokens, got " + o + " after " + (expected - 1);
+      }
+      return null;
     }
   }
 
@@ -456,6 +582,10 @@ class SoakTest {
   private StreamOutcome expect(Kind kind, StreamHandle h, List<StreamEvent> events, Status status, long tokens)
       throws Exception {
     StreamOutcome o = TestStreams.outcome(h);
+    if (!events.isEmpty() && events.get(events.size() - 1) instanceof StreamEvent.Detached) {
+      stalls.incrementAndGet(); // the client stalled for the slow-reader timeout and was cut off
+      return o;
+    }
     boolean ok = !events.isEmpty() && events.get(events.size() - 1) instanceof StreamEvent.Terminal;
     for (int i = 0; ok && i < events.size() - 1; i++) {
       StreamEvent e = events.get(i);
@@ -592,7 +722,11 @@ class SoakTest {
 
   // ------------------------------------------------------------------ the drainer
 
-  private record Drain(Kind kind, StreamHandle handle, StreamReader reader, String timeout) {}
+  private record Drain(Kind kind, StreamHandle handle, StreamReader reader, Status status, String message, long tokens) {
+    Drain(Kind kind, StreamHandle handle, StreamReader reader, String timeout) {
+      this(kind, handle, reader, Status.TIMED_OUT, timeout, -1);
+    }
+  }
 
   /**
    * One thread reading many slow streams without blocking on any: the reader of the kinds that end
@@ -625,9 +759,20 @@ class SoakTest {
               if (e.sequence() != seq) {
                 problem(d.kind, d.handle, "sequence " + e.sequence() + ", expected " + seq);
               }
+              if (e instanceof StreamEvent.Detached) {
+                stalls.incrementAndGet(); // the drainer itself fell behind for the slow-reader timeout
+                d.reader.close();
+                it.remove();
+                expected.remove(d);
+                break;
+              }
               if (e instanceof StreamEvent.Terminal t) {
-                if (t.status() != Status.TIMED_OUT || !String.valueOf(t.outcome().message()).contains(d.timeout)) {
-                  problem(d.kind, d.handle, "expected the " + d.timeout + " timeout, got " + t.outcome());
+                if (t.status() == Status.TIMED_OUT && d.status != Status.TIMED_OUT) {
+                  stalls.incrementAndGet();
+                } else if (t.status() != d.status
+                    || (d.message != null && !String.valueOf(t.outcome().message()).contains(d.message))
+                    || (d.tokens >= 0 && t.outcome().tokens() != d.tokens)) {
+                  problem(d.kind, d.handle, "expected " + d.status + " " + d.message + " " + d.tokens + ", got " + t.outcome());
                 }
                 d.reader.close();
                 it.remove();
@@ -670,6 +815,20 @@ class SoakTest {
     while (m.registrySize() > 0 && System.nanoTime() < deadline) {
       Thread.sleep(10);
     }
+  }
+
+  /** Threads with a frame of class {@code className} (platform threads; virtual ones are not listed). */
+  private static int threadsInside(String className) {
+    int n = 0;
+    for (StackTraceElement[] stack : Thread.getAllStackTraces().values()) {
+      for (StackTraceElement f : stack) {
+        if (f.getClassName().startsWith(className)) {
+          n++;
+          break;
+        }
+      }
+    }
+    return n;
   }
 
   /** Threads currently inside a source (platform workers; virtual threads are not listed). */
@@ -730,8 +889,8 @@ class SoakTest {
         "stuck set: %d submitted and cancelled, ignoredCancellation=%d (reported), slots held after the run=%d, released at the end%n",
         STUCK, c.ignoredCancellation(), stuckSlotsHeld));
     s.append(String.format(Locale.ROOT,
-        "after the run: registry=%d, workers inside a source=%d (stuck set: %d); released: running=%d queued=%d retained=%d%n",
-        registry, busyWorkers, STUCK, c.running(), c.queued(), c.retained()));
+        "after the run: registry=%d, workers inside a source=%d (stuck set: %d), Flow deliveries=%d; released: running=%d queued=%d retained=%d%n",
+        registry, busyWorkers, STUCK, deliveriesLeft, c.running(), c.queued(), c.retained()));
     s.append(String.format(Locale.ROOT,
         "heap after GC: before %.1f MB, after %.1f MB, growth %+.1f MB (margin %d MB, %+.1f B/lifecycle)%n",
         heapBefore / 1048576.0, heapAfter / 1048576.0, (heapAfter - heapBefore) / 1048576.0, HEAP_MARGIN >> 20,
