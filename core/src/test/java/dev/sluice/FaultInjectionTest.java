@@ -277,7 +277,7 @@ class FaultInjectionTest {
     StreamHandle h =
         manager.submit(
             sink -> {
-              while (stop.getCount() > 0) {
+              while (stop.getCount() > 0 || refused.get() == 0) {
                 try {
                   sink.send("again");
                 } catch (StreamCancelledException swallowed) {
