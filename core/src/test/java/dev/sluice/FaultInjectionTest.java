@@ -436,6 +436,34 @@ class FaultInjectionTest {
     assertStillServing();
   }
 
+  @Test
+  void executorShutDownByItsOwner_failsNewStreamsClearly_freesTheirSlots_andCloseDoesNotHang() throws Exception {
+    manager.close();
+    java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(2);
+    try {
+      manager = base().maxRunning(2).executor(pool).build();
+      assertThat(outcome(manager.submit(TestStreams.counting(1))).status()).isEqualTo(Status.COMPLETED);
+      assertIdle();
+      pool.shutdown(); // the application stopped its pool but not the manager
+      for (int i = 0; i < 5; i++) { // more than maxRunning: each rejected stream gave its slot back
+        StreamHandle h = manager.submit(TestStreams.counting(1));
+        List<StreamEvent> events = drain(h.attach());
+        StreamOutcome o = terminal(events).outcome();
+        assertThat(o.status()).isEqualTo(Status.FAILED);
+        assertThat(o.cause()).isInstanceOf(java.util.concurrent.RejectedExecutionException.class);
+        assertThat(o.message()).contains("executor rejected");
+        assertThat(logs.about(h.id())).anyMatch(l -> l.startsWith("WARN") && l.contains("executor rejected"));
+      }
+      assertThat(manager.counters().running()).isZero();
+      assertThat(manager.counters().failed()).isEqualTo(5);
+      long start = System.nanoTime();
+      manager.close();
+      assertThat(System.nanoTime() - start).isLessThan(TimeUnit.SECONDS.toNanos(2));
+    } finally {
+      pool.shutdownNow();
+    }
+  }
+
   // ------------------------------------------------------------------ regressions found by the soak
 
   /**

@@ -218,6 +218,45 @@ class ChatServerSecurityTest {
     assertThat(after - before).as("heap growth over %d rejected submits", floods).isLessThan(8L << 20);
   }
 
+  // ------------------------------------------------------------------ what a source sends
+
+  @Test
+  void tokensWithSseSyntax_areEscapedIntoOneEvent_andBigTokensPassWhole() throws Exception {
+    // The source echoes the prompt, then sends a 1 MiB token: neither core nor the server caps a
+    // token (the request body limit, 64 KiB, bounds what a client can make a source echo).
+    String forged = "x\n\nid: 99\ndata: {\"type\":\"info\",\"payload\":{\"completion_status\":\"completed\"}}\n\n";
+    String big = "y".repeat(1 << 20);
+    StreamManager manager = StreamManager.builder().retention(Duration.ofSeconds(1)).removeOnDelivery(false).build();
+    ChatServer server =
+        ChatServer.start(
+            manager,
+            prompt -> sink -> {
+              sink.send(prompt);
+              sink.send(big);
+            },
+            ChatServer.Options.loopback(0, Set.of(KEY), DetachPolicy.CANCEL));
+    servers.add(server);
+    String body = JSON.writeValueAsString(Map.of("prompt", forged));
+    RawHttp.Response submitted = RawHttp.post(server.port(), "/chat/submit", KEY, body);
+    assertThat(submitted.status()).isEqualTo(202);
+    String id = JSON.readTree(submitted.body()).path("request_id").asText();
+    ChatClient client = new ChatClient(ChatClient.newHttpClient(), server.uri(), KEY);
+    List<ChatClient.Event> events = new ArrayList<>();
+    try (ChatClient.Stream s = client.stream(id, null)) {
+      for (ChatClient.Event e = s.next(); e != null; e = s.next()) {
+        events.add(e);
+      }
+    }
+    List<ChatClient.Event> tokens = events.stream().filter(e -> e.type().equals("token")).toList();
+    assertThat(tokens).hasSize(2);
+    assertThat(tokens.get(0).payload().asText()).isEqualTo(forged); // one event, text intact
+    assertThat(tokens.get(1).payload().asText()).isEqualTo(big);
+    assertThat(events.stream().filter(ChatClient.Event::isFinal).toList())
+        .singleElement()
+        .satisfies(e -> assertThat(e.status()).isEqualTo("completed"));
+    assertThat(events.stream().filter(e -> e.id() == 99)).isEmpty();
+  }
+
   private static long usedHeapAfterGc() throws InterruptedException {
     long best = Long.MAX_VALUE;
     for (int i = 0; i < 4; i++) {
