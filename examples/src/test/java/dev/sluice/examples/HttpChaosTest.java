@@ -27,8 +27,9 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.function.Predicate;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * HTTP chaos: hundreds of concurrent clients on loopback that leave the example server abruptly at
@@ -54,6 +55,7 @@ class HttpChaosTest {
     CANCEL_MID_STREAM_THEN_READ_TO_END,
     CANCEL_THEN_STREAM_THEN_LEAVE,
     READ_TO_END,
+    LEAVE_THEN_RESUME,
     SUBMIT_AND_NEVER_COME_BACK
   }
 
@@ -66,8 +68,9 @@ class HttpChaosTest {
     }
   }
 
-  @Test
-  void hundredsOfClientsLeavingAbruptly_leaveNoStreamNoResponseNoWorker() throws Exception {
+  @ParameterizedTest
+  @EnumSource(DetachPolicy.class)
+  void hundredsOfClientsLeavingAbruptly_leaveNoStreamNoResponseNoWorker(DetachPolicy policy) throws Exception {
     StreamManager manager =
         StreamManager.builder()
             .maxRunning(64)
@@ -76,7 +79,7 @@ class HttpChaosTest {
             .removeOnDelivery(false)
             .noReaderTimeout(Duration.ofSeconds(2))
             .stopTimeout(Duration.ofSeconds(2))
-            .detachPolicy(DetachPolicy.CANCEL)
+            .detachPolicy(policy)
             .build();
     server =
         ChatServer.start(
@@ -84,7 +87,7 @@ class HttpChaosTest {
             // 100 tokens: more than the buffer (64), so a stream nobody reads blocks until the
             // no-reader timeout ends it.
             new FakeLlm(250, Duration.ofMillis(30), 100)::source,
-            ChatServer.Options.loopback(0, Set.of(KEY), DetachPolicy.CANCEL)
+            ChatServer.Options.loopback(0, Set.of(KEY), policy)
                 .withIntervals(Duration.ofMillis(50), Duration.ofMillis(100)));
     int port = server.port();
 
@@ -127,7 +130,7 @@ class HttpChaosTest {
     for (Move m : Move.values()) {
       byMove.put(m, moves.get(m.ordinal()));
     }
-    System.out.println("HTTP chaos: " + CLIENTS + " clients " + byMove + System.lineSeparator() + "  /stats " + stats);
+    System.out.println("HTTP chaos (" + policy + "): " + CLIENTS + " clients " + byMove + System.lineSeparator() + "  /stats " + stats);
 
     long ended = stats.path("completed").asLong() + stats.path("cancelled").asLong()
         + stats.path("failed").asLong() + stats.path("timed_out").asLong();
@@ -137,10 +140,12 @@ class HttpChaosTest {
     assertThat(stats.path("failed").asLong()).isZero();
     assertThat(stats.path("rejected").asLong()).isZero();
     assertThat(stats.path("ignored_cancellation").asLong()).isZero();
-    // Abandoned streams time out (no reader); so may one whose GET was reset before the server read it.
-    assertThat(stats.path("timed_out").asLong()).as("timed out: the abandoned ones")
-        .isBetween(byMove.get(Move.SUBMIT_AND_NEVER_COME_BACK),
-            byMove.get(Move.SUBMIT_AND_NEVER_COME_BACK) + byMove.get(Move.LEAVE_BEFORE_READING));
+    // Abandoned streams time out (no reader); so may one whose GET was reset before the server read
+    // it, and under KEEP_RUNNING every stream whose client left for good.
+    long abandoned = byMove.get(Move.SUBMIT_AND_NEVER_COME_BACK);
+    long mayTimeOut = abandoned + byMove.get(Move.LEAVE_BEFORE_READING)
+        + (policy == DetachPolicy.KEEP_RUNNING ? byMove.get(Move.LEAVE_MID_STREAM) + byMove.get(Move.LEAVE_THEN_RESUME) : 0);
+    assertThat(stats.path("timed_out").asLong()).as("timed out: the abandoned ones").isBetween(abandoned, mayTimeOut);
     assertThat(threadsInside("dev.sluice.DefaultStream", "runWorker")).as("workers inside a source").isZero();
     assertThat(awaitNoThreadInside("dev.sluice.examples.ChatServer", "stream")).as("handlers inside an SSE response").isZero();
     assertThat(RawHttp.get(port, "/stats", null).status()).isEqualTo(200); // and still serving
@@ -213,6 +218,25 @@ class HttpChaosTest {
           assertThat(all).contains("\"completion_status\":\"completed\"");
         }
       }
+      case LEAVE_THEN_RESUME -> {
+        String id = submit(port);
+        String seen;
+        try (Socket s = openStream(port, id)) {
+          seen = readSomeText(s, 200 + rnd.nextInt(2_000));
+          leave(s, rnd);
+        }
+        long last = lastEventId(seen);
+        try (Socket s = RawHttp.connect(port)) {
+          s.getOutputStream().write(("GET /chat/stream/" + id + " HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: " + KEY
+                  + "\r\nLast-Event-ID: " + last + "\r\nConnection: close\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+          String rest = readToEnd(s);
+          int status = Integer.parseInt(rest.substring(9, 12));
+          assertThat(status).as(rest).isIn(200, 204, 409, 410); // 410: the server had written far ahead into the socket buffers
+          if (status == 200) {
+            assertThat(rest).contains("completion_status");
+          }
+        }
+      }
       case SUBMIT_AND_NEVER_COME_BACK -> submit(port);
       default -> throw new IllegalStateException("move " + move);
     }
@@ -252,6 +276,30 @@ class HttpChaosTest {
     } catch (SocketTimeoutException e) {
       throw new AssertionError("no data from the server within the read timeout", e);
     }
+  }
+
+  private static String readSomeText(Socket s, int bytes) throws IOException {
+    InputStream in = s.getInputStream();
+    byte[] buf = new byte[bytes];
+    int got = 0;
+    while (got < bytes) {
+      int n = in.read(buf, got, bytes - got);
+      if (n < 0) {
+        break;
+      }
+      got += n;
+    }
+    return new String(buf, 0, got, StandardCharsets.UTF_8);
+  }
+
+  /** The last complete event's id in a piece of an SSE response (0 if none). */
+  private static long lastEventId(String sse) {
+    long last = 0;
+    java.util.regex.Matcher m = java.util.regex.Pattern.compile("\nid: (\\d+)\ndata: [^\n]*\n\n").matcher(sse);
+    while (m.find()) {
+      last = Long.parseLong(m.group(1));
+    }
+    return last;
   }
 
   private static String readToEnd(Socket s) throws IOException {
