@@ -464,6 +464,72 @@ class FaultInjectionTest {
     }
   }
 
+  /** A Flow subscriber that requests everything and throws {@code failure} from its first onNext. */
+  private static java.util.concurrent.Flow.Subscriber<StreamEvent> throwingSubscriber(
+      Throwable failure, CountDownLatch threw) {
+    return new java.util.concurrent.Flow.Subscriber<>() {
+      @Override
+      public void onSubscribe(java.util.concurrent.Flow.Subscription s) {
+        s.request(Long.MAX_VALUE);
+      }
+
+      @Override
+      public void onNext(StreamEvent item) {
+        threw.countDown();
+        if (failure instanceof RuntimeException r) {
+          throw r;
+        }
+        throw (Error) failure;
+      }
+
+      @Override
+      public void onError(Throwable t) {}
+
+      @Override
+      public void onComplete() {}
+    };
+  }
+
+  @Test
+  void subscriberThrowingRuntimeExceptionFromOnNext_isCancelled_andItsStreamWithIt() throws Exception {
+    StreamHandle h = manager.submit(TestStreams.counting(1_000));
+    CountDownLatch threw = new CountDownLatch(1);
+    h.publisher().subscribe(throwingSubscriber(new IllegalStateException("subscriber bug"), threw));
+    assertThat(threw.await(5, TimeUnit.SECONDS)).isTrue();
+    // Rule 2.13: treated as a cancelled subscription; it was the only reader, so (CANCEL) the stream
+    // is cancelled and its producer, blocked on the full buffer, released.
+    StreamOutcome o = outcome(h);
+    assertThat(o.status()).isEqualTo(Status.CANCELLED);
+    assertIdle();
+    assertThat(logs.about(h.id())).anyMatch(l -> l.startsWith("WARN") && l.contains("subscriber threw"));
+    assertStillServing();
+  }
+
+  /**
+   * Found by reading StreamPublisher for this test: the drain catches RuntimeException only. An Error
+   * from onNext (an AssertionError in a test subscriber, a StackOverflowError) escapes the drain, so
+   * the subscription is never cancelled: its reader stays attached and holds the producer on a full
+   * buffer forever (no timeout configured), and the stream never ends.
+   */
+  @Test
+  void subscriberThrowingErrorFromOnNext_isCancelled_andItsStreamWithIt() throws Exception {
+    StreamHandle h = manager.submit(TestStreams.counting(1_000));
+    CountDownLatch threw = new CountDownLatch(1);
+    h.publisher().subscribe(throwingSubscriber(new AssertionError("subscriber bug"), threw));
+    assertThat(threw.await(5, TimeUnit.SECONDS)).isTrue();
+    try {
+      StreamOutcome o = h.outcome().toCompletableFuture().get(3, TimeUnit.SECONDS);
+      assertThat(o.status()).isEqualTo(Status.CANCELLED);
+    } catch (java.util.concurrent.TimeoutException e) {
+      throw new AssertionError(
+          "stream still " + h.state() + " 3 s after its only subscriber threw an Error: " + manager.counters(), e);
+    } finally {
+      h.cancel(); // release the worker either way
+    }
+    assertIdle();
+    assertStillServing();
+  }
+
   // ------------------------------------------------------------------ regressions found by the soak
 
   /**
