@@ -530,6 +530,32 @@ class FaultInjectionTest {
     assertStillServing();
   }
 
+  /**
+   * A scheduler shut down by its owner while the manager runs (a contract violation, but an easy
+   * one to make in an application's shutdown order): every timer is silently dropped, so retention
+   * never removes ended streams and timeouts never fire. The registry grows with no log line. This
+   * test asks for the minimum: a warning naming the problem. It fails today.
+   */
+  @Test
+  void schedulerShutDownByItsOwner_isLoggedNotSilentlyIgnored() throws Exception {
+    manager.close();
+    java.util.concurrent.ScheduledExecutorService scheduler = java.util.concurrent.Executors.newSingleThreadScheduledExecutor();
+    try {
+      manager = StreamManager.builder().scheduler(scheduler).retention(Duration.ofMillis(50)).build();
+      scheduler.shutdown();
+      StreamHandle h = manager.submit(TestStreams.counting(1));
+      assertThat(outcome(h).status()).isEqualTo(Status.COMPLETED);
+      Thread.sleep(200); // four retention periods
+      boolean leaked = ((DefaultStreamManager) manager).registrySize() == 1;
+      assertThat(leaked).as("the unread stream outlived its retention").isTrue();
+      assertThat(logs.lines())
+          .as("a warning that timers are being dropped")
+          .anyMatch(l -> l.startsWith("WARN") && l.toLowerCase(java.util.Locale.ROOT).contains("scheduler"));
+    } finally {
+      scheduler.shutdownNow();
+    }
+  }
+
   // ------------------------------------------------------------------ regressions found by the soak
 
   /**
