@@ -65,6 +65,7 @@ final class SourceRun {
   private volatile long cancelNanos;
   private volatile long interruptNanos;
   private volatile long endNanos;
+  private volatile boolean returnedBeforeCancel;
   private volatile int acceptedAtCancel = -1;
   private volatile int hooksAtCancel = -1;
   private volatile int acceptedAtInterrupt = -1;
@@ -152,6 +153,7 @@ final class SourceRun {
 
   /** Marks the moment of cancellation; the caller cancels right after. */
   void markCancel() {
+    returnedBeforeCancel = hasReturned();
     acceptedAtCancel = acceptedCount();
     hooksAtCancel = sink.hooksRegistered.get();
     cancelNanos = System.nanoTime();
@@ -233,6 +235,11 @@ final class SourceRun {
     }
   }
 
+  /** Whether run() had already ended when {@link #markCancel()} was called. */
+  boolean returnedBeforeCancel() {
+    return returnedBeforeCancel;
+  }
+
   int acceptedAtCancel() {
     return acceptedAtCancel;
   }
@@ -278,6 +285,10 @@ final class SourceRun {
     return sink.visibleBy;
   }
 
+  int isCancelledCalls() {
+    return sink.isCancelledCalls.get();
+  }
+
   int sendsAfterReturn() {
     return sink.sendsAfterReturn.get();
   }
@@ -293,6 +304,9 @@ final class SourceRun {
 
   static String stackOf(Thread t) {
     StackTraceElement[] frames = t.getStackTrace();
+    if (frames.length == 0) {
+      return ""; // not alive, or the JVM could not take the stack at that moment
+    }
     StringBuilder sb = new StringBuilder();
     sb.append("\n  ").append(t.getName()).append(" is at:");
     for (int i = 0; i < frames.length && i < STACK_FRAMES; i++) {
@@ -315,6 +329,7 @@ final class SourceRun {
     final AtomicInteger refused = new AtomicInteger();
     final AtomicInteger sendsAfterVisible = new AtomicInteger();
     final AtomicInteger sendsAfterReturn = new AtomicInteger();
+    final AtomicInteger isCancelledCalls = new AtomicInteger();
     final AtomicInteger hooksRegistered = new AtomicInteger();
     final AtomicInteger hooksRan = new AtomicInteger();
     volatile @Nullable String visibleBy;
@@ -360,6 +375,7 @@ final class SourceRun {
 
     @Override
     public boolean isCancelled() {
+      isCancelledCalls.incrementAndGet();
       boolean cancelled = delegate().isCancelled();
       if (cancelled && visibleBy == null) {
         visibleBy = "isCancelled() returned true";

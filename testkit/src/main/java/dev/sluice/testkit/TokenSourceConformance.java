@@ -313,9 +313,8 @@ public abstract class TokenSourceConformance {
               + run.firstSendAfterCancelVisible()
               + "\"; "
               + run.refusedSends()
-              + " send(s) were refused with StreamCancelledException in all. run() "
+              + " send(s) were refused with StreamCancelledException in all; run() "
               + run.howItEnded()
-              + " "
               + stopTime(run)
               + ". Swallowing StreamCancelledException (or ignoring isCancelled()) keeps the"
               + " upstream running and its tokens billed."
@@ -400,6 +399,7 @@ public abstract class TokenSourceConformance {
               + " interrupted.");
     }
     if (!run.threw() && !run.interruptedAtEnd()) {
+      StreamOutcome outcome = run.awaitOutcome(stopBound());
       throw failure(
           "run() returned normally "
               + run.millisFromInterruptToReturn()
@@ -407,7 +407,7 @@ public abstract class TokenSourceConformance {
               + run.acceptedAtInterrupt()
               + "), with the interrupt flag cleared: it swallowed the interrupt, and the stream"
               + " ended "
-              + statusOf(run)
+              + (outcome == null ? "(not within the bound)" : outcome.status())
               + " as if its answer were complete."
               + "\nFix: let InterruptedException propagate out of run() (or wrap it in an"
               + " exception and restore the flag).");
@@ -483,7 +483,7 @@ public abstract class TokenSourceConformance {
               + "\nFix: a hook must only close or abort the upstream (response.close(),"
               + " call.cancel()), never wait for it or drain it.");
     }
-    if (!cancelled[0]) {
+    if (!cancelled[0] || run.returnedBeforeCancel()) {
       throw failure(finishedTooSoon(run, "cancel it " + when));
     }
   }
@@ -520,8 +520,12 @@ public abstract class TokenSourceConformance {
         + run.refusedSends()
         + " refused with StreamCancelledException), registered "
         + run.hooksRegistered()
-        + " onCancel hook(s) and polled isCancelled() "
-        + (run.howCancelBecameVisible() == null ? "never with a true result" : "to no effect")
+        + " onCancel hook(s) and called isCancelled() "
+        + run.isCancelledCalls()
+        + " time(s)"
+        + (run.howCancelBecameVisible() == null
+            ? ""
+            : ", and went on after it had seen the cancellation (" + run.howCancelBecameVisible() + ")")
         + "."
         + run.workerStack()
         + "\nFix: register sink.onCancel(...) to close the upstream so that a blocked read ends,"
@@ -531,12 +535,7 @@ public abstract class TokenSourceConformance {
 
   private static String stopTime(SourceRun run) {
     long ms = run.millisFromCancelToReturn();
-    return ms < 0 ? "" : ms + " ms after the cancel";
-  }
-
-  private static String statusOf(SourceRun run) {
-    StreamOutcome outcome = run.outcomeNow();
-    return outcome == null ? "(not yet)" : outcome.status().toString();
+    return ms < 0 ? "" : " " + ms + " ms after the cancel";
   }
 
   private static AssertionError failure(String message) {
