@@ -35,8 +35,8 @@ import org.junit.jupiter.api.Timeout;
  *       returned true, or {@code send} threw {@link dev.sluice.StreamCancelledException});
  *   <li>reports an upstream failure by throwing, so the stream ends {@code FAILED} with the exception
  *       as its cause, not {@code COMPLETED} (needs {@link #newFailingSource()});
- *   <li>ends within {@link #stopBound()} when its worker thread is interrupted mid-stream, without
- *       swallowing the interrupt;
+ *   <li>ends within {@link #stopBound()} when its worker thread is interrupted mid-stream, by
+ *       throwing (an interrupted stream is not a complete one);
  * </ol>
  *
  * plus a sanity check that a normal run completes with its tokens in order. Each failure message
@@ -396,21 +396,38 @@ public abstract class TokenSourceConformance {
               + run.workerStack()
               + "\nFix: let InterruptedException propagate out of run() (or restore the flag with"
               + " Thread.currentThread().interrupt() and throw), and never retry a wait that was"
-              + " interrupted.");
+              + " interrupted. If the upstream read ignores interrupts (a java.net.Socket stream),"
+              + " check Thread.currentThread().isInterrupted() between reads and throw.");
     }
-    if (!run.threw() && !run.interruptedAtEnd()) {
+    if (!run.threw()) {
       StreamOutcome outcome = run.awaitOutcome(stopBound());
-      throw failure(
+      String ended =
           "run() returned normally "
               + run.millisFromInterruptToReturn()
               + " ms after its worker thread was interrupted (at token "
               + run.acceptedAtInterrupt()
-              + "), with the interrupt flag cleared: it swallowed the interrupt, and the stream"
-              + " ended "
-              + (outcome == null ? "(not within the bound)" : outcome.status())
-              + " as if its answer were complete."
-              + "\nFix: let InterruptedException propagate out of run() (or wrap it in an"
-              + " exception and restore the flag).");
+              + ")";
+      String status = outcome == null ? "(not within the bound)" : outcome.status().toString();
+      if (!run.interruptedAtEnd()) {
+        throw failure(
+            ended
+                + ", with the interrupt flag cleared: it swallowed the interrupt, and the stream"
+                + " ended "
+                + status
+                + " as if its answer were complete."
+                + "\nFix: let InterruptedException propagate out of run() (or wrap it in an"
+                + " exception and restore the flag).");
+      }
+      throw failure(
+          ended
+              + ", and the stream ended "
+              + status
+              + ". Either it stopped on the interrupt but reported a complete answer (throw"
+              + " instead: InterruptedException, or an exception wrapping it), or newSource() is"
+              + " too short for the kit, which needs a source that keeps streaming for at least"
+              + " stopBound() = "
+              + millis(stopBound())
+              + " after its first token.");
     }
   }
 
