@@ -256,10 +256,6 @@ final class SourceRun {
     return sink.hooksRegistered.get();
   }
 
-  int hooksRan() {
-    return sink.hooksRan.get();
-  }
-
   @Nullable Throwable hookFailure() {
     return sink.hookFailure;
   }
@@ -331,7 +327,6 @@ final class SourceRun {
     final AtomicInteger sendsAfterReturn = new AtomicInteger();
     final AtomicInteger isCancelledCalls = new AtomicInteger();
     final AtomicInteger hooksRegistered = new AtomicInteger();
-    final AtomicInteger hooksRan = new AtomicInteger();
     volatile @Nullable String visibleBy;
     volatile @Nullable String firstLateToken;
     volatile @Nullable Throwable hookFailure;
@@ -390,7 +385,6 @@ final class SourceRun {
       delegate()
           .onCancel(
               () -> {
-                hooksRan.incrementAndGet();
                 try {
                   hook.run();
                 } catch (Throwable e) {

@@ -55,8 +55,7 @@ import org.junit.jupiter.api.Timeout;
  *
  * <pre>{@code
  * class MyProviderSourceConformanceTest extends TokenSourceConformance {
- *   @Override
- *   protected TokenSource newSource() {
+ *   protected TokenSource newSource() { // 50 tokens, 20 ms apart, from a local mock server
  *     return new MyProviderSource(mockServer.slowStream(50, Duration.ofMillis(20)));
  *   }
  * }
@@ -281,16 +280,9 @@ public abstract class TokenSourceConformance {
       throw failure(
           "the source's onCancel hook threw "
               + hookFailure
-              + "; a hook must close the upstream without throwing (the exception is only logged,"
-              + " and hooks registered after it may have nothing left to do).",
+              + "; a hook must close the upstream without throwing (the manager only logs the"
+              + " exception, and whatever the hook did not get to stays open).",
           hookFailure);
-    }
-    if (run.hooksRan() < run.hooksRegisteredAtCancel()) {
-      throw failure(
-          run.hooksRegisteredAtCancel()
-              + " onCancel hook(s) were registered before the cancel but only "
-              + run.hooksRan()
-              + " ran; were they registered on the sink handed to run()?");
     }
   }
 
