@@ -27,8 +27,8 @@ final class DefaultStream implements StreamHandle, TokenSink {
   /*
    * Implementation notes.
    *
-   * The stream is a single-producer ring of String slots, a reader cursor, and a state machine, all
-   * coordinated through two words:
+   * The stream is a single-producer ring of String slots, a set of reader cursors (fan-out), and a
+   * state machine, coordinated through these words:
    *
    *   tail: [status:3 | count:61]   status RUNNING until the one terminal transition; count = tokens
    *                                  published. The producer publishes a token by CAS(count -> count+1)
@@ -37,15 +37,22 @@ final class DefaultStream implements StreamHandle, TokenSink {
    *                                  step: a token is either in the stream (its CAS won, send returns)
    *                                  or refused (its CAS lost, send throws). The terminal event's
    *                                  sequence number is count + 1 of that CAS.
-   *   gate: [epoch:22 | consumed:42] the reader's high-water mark. The producer may publish sequence s
-   *                                  only if s <= consumed + bufferSize. consumed never goes down, so a
-   *                                  stale copy cached by the producer is always safe. Each attach
-   *                                  bumps the epoch, so a detached reader still running on another
-   *                                  thread can no longer move the gate (its CAS fails).
+   *   cursors: each attached reader's position (DefaultReader), moved by CAS. The producer may
+   *            publish sequence s only if s <= min(cursors) + bufferSize, so the slots after every
+   *            cursor stay intact while it stays. With no reader attached, `floor` (the highest
+   *            position of readers that left) stands in for the minimum.
+   *   limit:   the highest sequence the producer may have been permitted, published (volatile) before
+   *            it re-reads the reader set. An attaching reader adds itself and then reads `limit`:
+   *            either the producer's re-read sees the new reader, or the reader sees the limit, so a
+   *            reader only attaches where nothing it needs can be overwritten (Dekker again).
    *
    * The ring holds slots = nextPowerOfTwo(bufferSize + replayWindow) entries and is allocated on the
-   * first token. Because the producer stays within bufferSize of the gate, the replayWindow tokens
-   * behind the gate are never overwritten: a reader may resume anywhere after gate - replayWindow.
+   * first token. Slot j is overwritten only by token j + slots <= limit, so everything after
+   * limit - slots is intact: a late or resuming reader may start anywhere after it (replayWindow
+   * tokens behind the slowest reader, at least), from the first token if it is all retained.
+   *
+   * A slow reader is backpressure: the producer waits for it. With a slow-reader timeout, the
+   * stream's timer cuts a reader that has held the producer back that long (DETACH or SKIP).
    *
    * The terminal event is not stored in the ring but in its own field, the slot reserved for it:
    * emitting it is one volatile write, so it never blocks and never fails for lack of room (seed bug
@@ -75,11 +82,6 @@ final class DefaultStream implements StreamHandle, TokenSink {
   static final int S_COMPLETED = 2;
   static final int S_FAILED = 3;
   static final int S_TIMED_OUT = 4;
-
-  // ---- gate word ----
-  static final int EPOCH_SHIFT = 42;
-  static final long CONSUMED_MASK = (1L << EPOCH_SHIFT) - 1;
-  static final long EPOCH_ONE = 1L << EPOCH_SHIFT;
 
   // ---- worker states ----
   static final int W_NEW = 0;
@@ -127,8 +129,19 @@ final class DefaultStream implements StreamHandle, TokenSink {
    */
   private volatile long tail;
 
-  /** The reader gate, [epoch | consumed]; see the implementation notes. Written by readers only. */
-  private volatile long gate;
+  /** The attached readers; copy-on-write, replaced by CAS. */
+  private volatile DefaultReader[] readers = NO_READERS;
+
+  private static final DefaultReader[] NO_READERS = new DefaultReader[0];
+
+  /** Highest sequence the producer may have been permitted to write; monotonic. See the notes. */
+  private volatile long limit;
+
+  /** Highest position of readers that have left: the gate while none is attached; monotonic. */
+  private volatile long floor;
+
+  /** When the producer began waiting for space (ticker); NONE while it is not waiting. */
+  private volatile long blockedSince = NONE;
 
   /**
    * The token slots, allocated by the producer before its first publish. Non-volatile: published by
@@ -136,20 +149,14 @@ final class DefaultStream implements StreamHandle, TokenSink {
    */
   private @Nullable String @Nullable [] ring;
 
-  /** The producer's last read of the gate's consumed part. Producer thread only. */
-  private long gateCache;
+  /** The limit of the producer's last gate check. Producer thread only. */
+  private long limitCache;
 
   /** The terminal event, the slot reserved for it: null while RUNNING, written once by the winner. */
   private volatile StreamEvent.@Nullable Terminal terminal;
 
-  /** The attached reader, or null. Changed by CAS: attach null -> r, detach r -> null. */
-  private volatile @Nullable DefaultReader reader;
-
   /** The producer's thread while it is parked in send, or null. */
   private volatile @Nullable Thread producerWaiter;
-
-  /** The reader's thread while it is parked in poll, or null. */
-  volatile @Nullable Thread readerWaiter;
 
   /**
    * Worker lifecycle, for interrupting it safely (as FutureTask does):
@@ -248,21 +255,24 @@ final class DefaultStream implements StreamHandle, TokenSink {
     if (lastSequence < 0) {
       throw new IllegalArgumentException("lastSequence must be >= 0, got " + lastSequence);
     }
-    DefaultReader r = new DefaultReader(this);
-    if (!READER.compareAndSet(this, null, r)) {
-      throw new IllegalStateException("stream " + id + " already has a reader attached");
+    return attachReader(lastSequence, null);
+  }
+
+  /** Attaches a reader; {@code signal} makes it a demand-driven (Flow) reader. */
+  DefaultReader attachReader(long lastSequence, @Nullable Runnable signal) {
+    if (lastSequence < 0) {
+      throw new IllegalArgumentException("lastSequence must be >= 0, got " + lastSequence);
     }
-    // A new epoch: from here on, only r can move the gate, and its consumed part stops moving.
-    long g = (long) GATE.getAndAdd(this, EPOCH_ONE) + EPOCH_ONE;
-    long consumed = g & CONSUMED_MASK;
+    DefaultReader r = new DefaultReader(this, lastSequence, signal);
+    addReader(r); // first: from here on the producer's gate checks include r
     long t = tail;
     long count = t & COUNT_MASK;
     boolean ended = statusOf(t) != S_RUNNING;
     long last = ended ? count + 1 : count;
-    long firstRetained =
-        ended
-            ? Math.max(1, count - mask) // nothing moves any more: whatever the ring still holds
-            : Math.max(1, consumed - (mask + 1 - capacity) + 1);
+    // Slot j is overwritten by token j + slots, written only up to the published limit. After the
+    // end the producer writes nothing more, except that a send refused by the seal has already
+    // written its slot, count + 1, which is also the slot of count + 1 - slots: not retained.
+    long firstRetained = Math.max(1, (ended ? count + 1 : limit) - mask);
     try {
       if (lastSequence > last || (ended && lastSequence == last)) {
         throw new IllegalArgumentException(
@@ -278,12 +288,17 @@ final class DefaultStream implements StreamHandle, TokenSink {
         throw new EventsDroppedException(id, lastSequence + 1, firstRetained);
       }
     } catch (RuntimeException e) {
-      READER.compareAndSet(this, r, null);
+      r.release();
+      removeReader(r);
       throw e;
     }
-    r.start(g & ~CONSUMED_MASK, consumed, lastSequence);
     noReaderSince = NONE;
     return r;
+  }
+
+  @Override
+  public java.util.concurrent.Flow.Publisher<StreamEvent> publisher() {
+    return new StreamPublisher(this, manager.deliveryExecutor);
   }
 
   @Override
@@ -327,7 +342,7 @@ final class DefaultStream implements StreamHandle, TokenSink {
       throw refused(t);
     }
     long seq = (t & COUNT_MASK) + 1;
-    if (seq > gateCache + capacity) {
+    if (seq > limitCache) {
       awaitSpace(seq);
     }
     @Nullable String[] r = ring;
@@ -350,9 +365,8 @@ final class DefaultStream implements StreamHandle, TokenSink {
       throw new IllegalStateException(
           "concurrent TokenSink.send on stream " + id + ": sends must not overlap");
     }
-    Thread w = readerWaiter;
-    if (w != null) {
-      LockSupport.unpark(w);
+    for (DefaultReader reader : readers) {
+      reader.wake();
     }
     if (seq == 1) {
       onFirstToken();
@@ -382,9 +396,12 @@ final class DefaultStream implements StreamHandle, TokenSink {
   private void awaitSpace(long seq) {
     int spins = SPINS;
     for (; ; ) {
-      long g = (long) GATE.getVolatile(this) & CONSUMED_MASK;
-      gateCache = g;
-      if (seq <= g + capacity) {
+      long allowed = permitted();
+      if (seq <= allowed) {
+        limitCache = allowed;
+        if (blockedSince != NONE) {
+          blockedSince = NONE;
+        }
         return;
       }
       long t = tail;
@@ -396,10 +413,14 @@ final class DefaultStream implements StreamHandle, TokenSink {
         Thread.onSpinWait();
         continue;
       }
+      if (blockedSince == NONE && manager.slowReaderTimeoutNanos != 0) {
+        long now = ticker.read();
+        blockedSince = now;
+        scheduleNext(now);
+      }
       Thread me = Thread.currentThread();
       producerWaiter = me;
-      if (seq > ((long) GATE.getVolatile(this) & CONSUMED_MASK) + capacity
-          && statusOf(tail) == S_RUNNING) {
+      if (seq > permitted() && statusOf(tail) == S_RUNNING) {
         LockSupport.park(this);
       }
       producerWaiter = null;
@@ -413,6 +434,29 @@ final class DefaultStream implements StreamHandle, TokenSink {
         me.interrupt();
       }
     }
+  }
+
+  /**
+   * The highest sequence the producer may write now: the slowest reader's position plus the
+   * buffer. Publishes a higher limit before re-reading the readers, so that a reader attaching
+   * concurrently either is seen here or sees the limit (see the implementation notes).
+   */
+  private long permitted() {
+    long allowed = gate() + capacity;
+    if (allowed > limit) {
+      limit = allowed;
+      allowed = Math.min(allowed, gate() + capacity);
+    }
+    return allowed;
+  }
+
+  /** The slowest attached reader's position, or the floor when none gates. */
+  private long gate() {
+    long g = DefaultReader.GONE;
+    for (DefaultReader r : readers) {
+      g = Math.min(g, r.position());
+    }
+    return g == DefaultReader.GONE ? floor : g;
   }
 
   private StreamCancelledException refused(long t) {
@@ -444,9 +488,6 @@ final class DefaultStream implements StreamHandle, TokenSink {
     return tail;
   }
 
-  long gateVolatile() {
-    return gate;
-  }
 
   StreamEvent.@Nullable Terminal terminalEvent() {
     return terminal;
@@ -465,37 +506,103 @@ final class DefaultStream implements StreamHandle, TokenSink {
     return s;
   }
 
-  /**
-   * Moves the gate from {@code expected} to {@code next} and wakes a blocked producer.
-   *
-   * @return false if the reader owning {@code expected}'s epoch is no longer attached
-   */
-  boolean advanceGate(long expected, long next) {
-    if (!GATE.compareAndSet(this, expected, next)) {
-      return false;
-    }
+  /** Wakes the producer if it waits for space; called by a reader after moving its cursor. */
+  void wakeProducer() {
     Thread w = producerWaiter;
     if (w != null) {
       LockSupport.unpark(w);
     }
-    return true;
   }
 
-  /** Called by a reader that closes; applies the detach policy if it had not finished. */
-  void detach(DefaultReader r, boolean finished) {
-    if (!READER.compareAndSet(this, r, null)) {
+  /**
+   * Detaches {@code r}: it stops holding the producer back, and if it was the last reader and had
+   * not finished, the detach policy applies. Idempotent.
+   *
+   * @param why the cancellation message when this cancels the stream; null for "reader detached"
+   */
+  void detach(DefaultReader r, boolean finished, @Nullable String why) {
+    long position = r.release();
+    if (!removeReader(r)) {
       return;
     }
-    if (finished) {
+    if (position != DefaultReader.GONE) {
+      raiseFloor(position);
+    }
+    wakeProducer();
+    if (finished || readers.length != 0) {
       return;
     }
     if (manager.detachPolicy == DetachPolicy.CANCEL) {
-      terminate(S_CANCELLED, "reader detached", null);
+      terminate(S_CANCELLED, why != null ? why : "reader detached", null);
     } else if (statusOf(tail) == S_RUNNING) {
       long now = ticker.read();
       noReaderSince = now;
       scheduleNext(now);
     }
+  }
+
+  private void raiseFloor(long position) {
+    for (long f = floor; position > f; f = floor) {
+      if (FLOOR.compareAndSet(this, f, position)) {
+        return;
+      }
+    }
+  }
+
+  private void addReader(DefaultReader r) {
+    for (; ; ) {
+      DefaultReader[] old = readers;
+      DefaultReader[] grown = java.util.Arrays.copyOf(old, old.length + 1);
+      grown[old.length] = r;
+      if (READERS.compareAndSet(this, old, grown)) {
+        return;
+      }
+    }
+  }
+
+  private boolean removeReader(DefaultReader r) {
+    for (; ; ) {
+      DefaultReader[] old = readers;
+      int i = 0;
+      while (i < old.length && old[i] != r) {
+        i++;
+      }
+      if (i == old.length) {
+        return false;
+      }
+      DefaultReader[] shrunk = new DefaultReader[old.length - 1];
+      System.arraycopy(old, 0, shrunk, 0, i);
+      System.arraycopy(old, i + 1, shrunk, i, old.length - i - 1);
+      if (READERS.compareAndSet(this, old, shrunk)) {
+        return true;
+      }
+    }
+  }
+
+  /**
+   * Applies the slow-reader policy to every reader holding the producer back; called by the timer
+   * once the producer has waited for space longer than the slow-reader timeout.
+   */
+  private void cutSlowReaders(long now) {
+    long newest = tail & COUNT_MASK;
+    long pending = newest + 1;
+    boolean detach = manager.slowReaderPolicy == SlowReaderPolicy.DETACH;
+    String reason =
+        "reader too slow: held the producer back for "
+            + Duration.ofNanos(manager.slowReaderTimeoutNanos);
+    for (DefaultReader r : readers) {
+      long c = r.position();
+      if (c != DefaultReader.GONE && pending > c + capacity && r.cut(c, detach ? reason : null, newest)) {
+        log.info("stream {}: {} ({} tokens behind)", id, detach ? reason : "reader skipped ahead", newest - c);
+        if (detach) {
+          detach(r, false, reason);
+        }
+      }
+    }
+    if (blockedSince != NONE) {
+      blockedSince = now; // if it blocks again, measure afresh
+    }
+    wakeProducer();
   }
 
   /** Called by the reader that received the terminal event. */
@@ -596,14 +703,10 @@ final class DefaultStream implements StreamHandle, TokenSink {
     endNanos = now;
     StreamOutcome result = new StreamOutcome(toStatus(status), count, message, cause);
     terminal = new StreamEvent.Terminal(count + 1, result);
-    Thread w = readerWaiter;
-    if (w != null) {
-      LockSupport.unpark(w);
+    for (DefaultReader r : readers) {
+      r.wake();
     }
-    w = producerWaiter;
-    if (w != null) {
-      LockSupport.unpark(w);
-    }
+    wakeProducer();
 
     boolean abort = status == S_CANCELLED || status == S_TIMED_OUT;
     if (abort) {
@@ -719,6 +822,12 @@ final class DefaultStream implements StreamHandle, TokenSink {
         terminate(S_TIMED_OUT, expired, null);
         return;
       }
+      long blocked = blockedSince;
+      if (blocked != NONE
+          && manager.slowReaderTimeoutNanos != 0
+          && now - blocked >= manager.slowReaderTimeoutNanos) {
+        cutSlowReaders(now);
+      }
     } else {
       long aborted = abortedNanos;
       if (aborted != NONE && now - aborted >= manager.stopTimeoutNanos) {
@@ -753,7 +862,7 @@ final class DefaultStream implements StreamHandle, TokenSink {
     long since = noReaderSince;
     if (m.noReaderTimeoutNanos != 0
         && since != NONE
-        && reader == null
+        && readers.length == 0
         && now - since >= m.noReaderTimeoutNanos) {
       return "no reader attached for " + Duration.ofNanos(m.noReaderTimeoutNanos);
     }
@@ -784,8 +893,12 @@ final class DefaultStream implements StreamHandle, TokenSink {
       // Same condition as expiredTimeout(): a detach racing an attach may leave a stale
       // noReaderSince behind while a reader is attached, and a due-but-not-expired deadline
       // would re-arm the timer with delay 0 forever.
-      if (m.noReaderTimeoutNanos != 0 && since != NONE && reader == null) {
+      if (m.noReaderTimeoutNanos != 0 && since != NONE && readers.length == 0) {
         delay = sooner(delay, now, since, m.noReaderTimeoutNanos);
+      }
+      long blocked = blockedSince;
+      if (m.slowReaderTimeoutNanos != 0 && blocked != NONE) {
+        delay = sooner(delay, now, blocked, m.slowReaderTimeoutNanos);
       }
     } else {
       long aborted = abortedNanos;
@@ -850,8 +963,8 @@ final class DefaultStream implements StreamHandle, TokenSink {
   // ------------------------------------------------------------------ VarHandles
 
   private static final VarHandle TAIL;
-  private static final VarHandle GATE;
-  private static final VarHandle READER;
+  private static final VarHandle READERS;
+  private static final VarHandle FLOOR;
   private static final VarHandle WORKER;
   private static final VarHandle REMOVED;
   private static final VarHandle HOOKS;
@@ -861,8 +974,8 @@ final class DefaultStream implements StreamHandle, TokenSink {
     try {
       MethodHandles.Lookup l = MethodHandles.lookup();
       TAIL = l.findVarHandle(DefaultStream.class, "tail", long.class);
-      GATE = l.findVarHandle(DefaultStream.class, "gate", long.class);
-      READER = l.findVarHandle(DefaultStream.class, "reader", DefaultReader.class);
+      READERS = l.findVarHandle(DefaultStream.class, "readers", DefaultReader[].class);
+      FLOOR = l.findVarHandle(DefaultStream.class, "floor", long.class);
       WORKER = l.findVarHandle(DefaultStream.class, "worker", int.class);
       REMOVED = l.findVarHandle(DefaultStream.class, "removed", int.class);
       HOOKS = l.findVarHandle(DefaultStream.class, "hooks", HookNode.class);

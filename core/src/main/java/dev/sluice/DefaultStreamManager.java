@@ -57,9 +57,12 @@ final class DefaultStreamManager implements StreamManager {
   final long stopTimeoutNanos;
   final boolean removeOnDelivery;
   final DetachPolicy detachPolicy;
+  final long slowReaderTimeoutNanos;
+  final SlowReaderPolicy slowReaderPolicy;
   final Ticker ticker;
   final ScheduledExecutorService scheduler;
   private final Executor executor;
+  final Executor deliveryExecutor;
   private final @Nullable ExecutorService ownedExecutor;
   private final @Nullable ScheduledExecutorService ownedScheduler;
   private final StreamListener listener;
@@ -104,6 +107,8 @@ final class DefaultStreamManager implements StreamManager {
     stopTimeoutNanos = b.stopTimeoutNanos;
     removeOnDelivery = b.removeOnDelivery;
     detachPolicy = b.detachPolicy;
+    slowReaderTimeoutNanos = b.slowReaderTimeoutNanos;
+    slowReaderPolicy = b.slowReaderPolicy;
     ticker = b.ticker;
     listener = b.listener;
     Executor userExecutor = b.executor;
@@ -115,6 +120,8 @@ final class DefaultStreamManager implements StreamManager {
       executor = owned;
       ownedExecutor = owned;
     }
+    Executor userDelivery = b.deliveryExecutor;
+    deliveryExecutor = userDelivery != null ? userDelivery : Workers.deliveryExecutor();
     ScheduledExecutorService userScheduler = b.scheduler;
     if (userScheduler != null) {
       scheduler = userScheduler;

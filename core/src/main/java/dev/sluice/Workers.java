@@ -34,6 +34,31 @@ final class Workers {
     return pool;
   }
 
+  /** The default executor for Flow deliveries; see {@code Builder.deliveryExecutor}. */
+  static java.util.concurrent.Executor deliveryExecutor() {
+    java.util.concurrent.Executor d = DELIVERY;
+    if (d == null) {
+      synchronized (Workers.class) {
+        d = DELIVERY;
+        if (d == null) {
+          ExecutorService virtual = newVirtualExecutor();
+          if (virtual != null) {
+            d = virtual;
+          } else if (java.util.concurrent.ForkJoinPool.getCommonPoolParallelism() > 1) {
+            d = java.util.concurrent.ForkJoinPool.commonPool();
+          } else {
+            ThreadFactory f = daemonFactory("sluice-delivery");
+            d = r -> f.newThread(r).start();
+          }
+          DELIVERY = d;
+        }
+      }
+    }
+    return d;
+  }
+
+  private static volatile java.util.concurrent.@Nullable Executor DELIVERY;
+
   /** Whether this JVM offers virtual threads (JDK 21+). */
   static boolean virtualThreadsAvailable() {
     return VIRTUAL_FACTORY != null;
