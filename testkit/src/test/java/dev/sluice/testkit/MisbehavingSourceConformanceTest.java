@@ -119,6 +119,7 @@ class MisbehavingSourceConformanceTest {
       return sink -> {
         try (FakeProvider.Response response = provider.stream("a b c", 100)) {
           CountDownLatch drained = new CountDownLatch(1);
+          Runnable close = response::close;
           sink.onCancel(
               () -> {
                 try {
@@ -126,7 +127,7 @@ class MisbehavingSourceConformanceTest {
                 } catch (InterruptedException e) {
                   Thread.currentThread().interrupt();
                 }
-                response.close();
+                close.run();
               });
           for (String t; (t = response.read()) != null; ) {
             sink.send(t);
@@ -161,9 +162,10 @@ class MisbehavingSourceConformanceTest {
     protected TokenSource newSource() {
       return sink -> {
         try (FakeProvider.Response response = provider.stream("a b c", 100)) {
+          Runnable close = response::close;
           sink.onCancel(
               () -> {
-                response.close();
+                close.run();
                 throw new IllegalStateException("connection pool already shut down");
               });
           for (String t; (t = response.read()) != null; ) {
