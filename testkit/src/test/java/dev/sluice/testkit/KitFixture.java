@@ -13,7 +13,9 @@ import org.junit.jupiter.api.extension.ExtensionContext;
  * Marks a conformance subclass that is expected to fail: it runs only when a test launches it
  * through {@link org.junit.platform.testkit.engine.EngineTestKit} with the configuration parameter
  * {@value #PARAMETER} set, and is skipped anywhere else (a plain {@code mvn verify}, an IDE, or
- * {@code -Dtest=...} patterns that override Surefire's default exclusion of nested classes).
+ * {@code -Dtest=...} patterns that override Surefire's default exclusion of nested classes). A JVM
+ * system property of the same name also enables them, to read their messages by hand (see the
+ * README).
  */
 @Target(ElementType.TYPE)
 @Retention(RetentionPolicy.RUNTIME)
