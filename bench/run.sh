@@ -77,14 +77,14 @@ cp="-cp $jar"
 
 if $quick; then
   p1_17="-f 1 -wi 1 -i 1 -w 1s -r 1s"; p1_21="$p1_17"
-  p5_counts="1,100,1000"; p5_min=300000; p5_warm=300
+  p5_counts="1,100,1000"; p5_min=300000; p5_warm=300; p5_window=3000
   p3_streams=10000; p3_warm=5000; p3_fit=0
   p4_samples=100; p4_load=1000; p4_load_samples=50
 else
-  p1_17="-f 2 -wi 3 -i 5 -w 1s -r 1s"; p1_21="-f 1 -wi 3 -i 5 -w 1s -r 1s"
-  p5_counts="1,10,100,1000,10000"; p5_min=2000000; p5_warm=2000
+  p1_17="-f 2 -wi 2 -i 4 -w 1s -r 1s"; p1_21="-f 1 -wi 2 -i 4 -w 1s -r 1s"
+  p5_counts="1,10,100,1000,10000"; p5_min=2000000; p5_warm=2000; p5_window=8000
   p3_streams=100000; p3_warm=20000; p3_fit=1000000
-  p4_samples=1000; p4_load=10000; p4_load_samples=300
+  p4_samples=500; p4_load=10000; p4_load_samples=300
 fi
 
 # P1: JMH, every contender in its own forks.
@@ -96,12 +96,12 @@ fi
 # P2 + P5: many streams, one JVM per contender and JDK.
 for c in $contenders; do
   run "P2/P5 JDK 17 $c" 300 "$java17" -Xms2g -Xmx2g -Xss256k $cp dev.sluice.bench.ManyStreams \
-    --contender "$c" --counts "$p5_counts" --min-tokens "$p5_min" --warmup-ms "$p5_warm"
+    --contender "$c" --counts "$p5_counts" --min-tokens "$p5_min" --warmup-ms "$p5_warm" --max-wave-ms "$p5_window"
 done
 if [ -n "$java21" ]; then
   for c in $contenders; do
     run "P2/P5 JDK 21+ $c" 300 "$java21" -Xms2g -Xmx2g $cp dev.sluice.bench.ManyStreams \
-      --contender "$c" --counts "$p5_counts" --min-tokens "$p5_min" --warmup-ms "$p5_warm"
+      --contender "$c" --counts "$p5_counts" --min-tokens "$p5_min" --warmup-ms "$p5_warm" --max-wave-ms "$p5_window"
   done
 fi
 

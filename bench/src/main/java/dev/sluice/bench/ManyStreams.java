@@ -24,6 +24,7 @@ public final class ManyStreams {
     int tokens = Results.intArg(args, "tokens", 1000);
     long minTokens = Long.parseLong(Results.arg(args, "min-tokens", "2000000"));
     long warmupMillis = Long.parseLong(Results.arg(args, "warmup-ms", "3000"));
+    long windowMillis = Long.parseLong(Results.arg(args, "max-wave-ms", "20000"));
     int max = 0;
     for (String s : counts) {
       max = Math.max(max, Integer.parseInt(s.trim()));
@@ -35,7 +36,7 @@ public final class ManyStreams {
       // Warm-up: JIT the paths with mid-size waves.
       long end = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(warmupMillis);
       while (System.nanoTime() - end < 0) {
-        wave(c, Math.min(100, max), tokens);
+        wave(c, Math.min(100, max), tokens, 0);
       }
       for (String s : counts) {
         int n = Integer.parseInt(s.trim());
@@ -43,30 +44,40 @@ public final class ManyStreams {
         long wall = 0;
         long cpu = 0;
         int waves = 0;
-        wave(c, n, tokens); // one unmeasured wave at this size: threads created, pools grown
+        // One unmeasured wave (up to 1,000 streams): threads created, pools grown.
+        wave(c, Math.min(n, 1000), tokens, windowMillis);
+        boolean partial = false;
         do {
-          long[] r = wave(c, n, tokens);
-          moved += (long) n * tokens;
+          long[] r = wave(c, n, tokens, windowMillis);
+          moved += r[2];
           wall += r[0];
           cpu += r[1];
           waves++;
-        } while (moved < minTokens);
+          partial |= r[2] < (long) n * tokens;
+        } while (moved < minTokens && !partial);
         String scenario = "streams=" + n;
         Results.add("P5", scenario, name, "tokens_per_s", moved * 1e9 / wall);
         Results.add("P5", scenario, name, "cpu_ns_per_token", (double) cpu / moved);
         Results.add("P5", scenario, name, "wall_ns_per_token", (double) wall / moved);
         Results.add("P5", scenario, name, "waves", waves);
+        Results.add("P5", scenario, name, "window_cut", partial ? 1 : 0);
       }
     }
     System.exit(0); // pools of parked threads: no need to wait for them
   }
 
-  /** One wave: n streams opened, then released together. Returns {wall ns, cpu ns}. */
-  static long[] wave(Contender c, int n, int tokens) throws InterruptedException {
+  /**
+   * One wave: n streams opened, then released together. Returns {wall ns, cpu ns, tokens moved}.
+   * A wave still running after {@code windowMillis} (0: no limit) is measured up to then, at full
+   * concurrency, and its streams are cancelled: 10,000 platform-thread streams take minutes.
+   */
+  static long[] wave(Contender c, int n, int tokens, long windowMillis) throws InterruptedException {
     CountDownLatch ready = new CountDownLatch(n);
     CountDownLatch go = new CountDownLatch(1);
     CountDownLatch done = new CountDownLatch(n);
+    long start = System.nanoTime();
     List<Counting> readers = new ArrayList<>(n);
+    List<Contender.Stream> streams = new ArrayList<>(n);
     Contender.Source source =
         out -> {
           ready.countDown();
@@ -78,29 +89,60 @@ public final class ManyStreams {
     for (int i = 0; i < n; i++) {
       Counting r = new Counting(done);
       readers.add(r);
-      c.open(source, r);
+      streams.add(c.open(source, r));
     }
+    long opened = System.nanoTime();
     if (!ready.await(120, TimeUnit.SECONDS)) {
       throw new IllegalStateException(c.name() + ": producers did not start: " + ready.getCount() + " of " + n + " missing");
     }
     long cpu0 = Results.processCpuNanos();
     long t0 = System.nanoTime();
-    go.countDown();
-    if (!done.await(300, TimeUnit.SECONDS)) {
-      throw new IllegalStateException(c.name() + ": " + done.getCount() + " of " + n + " streams did not end");
+    if (n >= 1000) {
+      System.out.printf("%s: %d streams opened in %d ms, all producers ready after %d ms%n", c.name(), n,
+          TimeUnit.NANOSECONDS.toMillis(opened - start), TimeUnit.NANOSECONDS.toMillis(t0 - start));
     }
+    go.countDown();
+    boolean complete = done.await(windowMillis > 0 ? windowMillis : 300_000, TimeUnit.MILLISECONDS);
     long t1 = System.nanoTime();
     long cpu1 = Results.processCpuNanos();
+    if (!complete) {
+      long moved = 0;
+      for (Counting r : readers) {
+        moved += (long) Counting.TOKENS.getOpaque(r);
+      }
+      System.out.printf(
+          "%s: %d streams cut after %d ms, %d tokens moved; cancelling%n",
+          c.name(), n, TimeUnit.NANOSECONDS.toMillis(t1 - t0), moved);
+      for (Contender.Stream s : streams) {
+        s.cancel();
+      }
+      if (!done.await(120, TimeUnit.SECONDS)) {
+        throw new IllegalStateException(c.name() + ": " + done.getCount() + " streams did not end after cancel");
+      }
+      System.out.printf("%s: cancelled in %d ms%n", c.name(), TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t1));
+      return new long[] {t1 - t0, cpu1 - cpu0, moved};
+    }
     for (Counting r : readers) {
       if (r.tokens != tokens || r.cancelled) {
         throw new IllegalStateException(c.name() + ": a reader got " + r.tokens + " tokens, cancelled " + r.cancelled);
       }
     }
-    return new long[] {t1 - t0, cpu1 - cpu0};
+    return new long[] {t1 - t0, cpu1 - cpu0, (long) n * tokens};
   }
 
-  /** Counts tokens; counts the end down. */
+  /** Counts tokens (an opaque store: a plain mov, readable mid-wave); counts the end down. */
   static final class Counting implements Contender.Reader {
+    static final java.lang.invoke.VarHandle TOKENS;
+
+    static {
+      try {
+        TOKENS =
+            java.lang.invoke.MethodHandles.lookup().findVarHandle(Counting.class, "tokens", long.class);
+      } catch (ReflectiveOperationException e) {
+        throw new ExceptionInInitializerError(e);
+      }
+    }
+
     private final CountDownLatch done;
     long tokens;
     long sum;
@@ -112,7 +154,7 @@ public final class ManyStreams {
 
     @Override
     public void onToken(String token) {
-      tokens++;
+      TOKENS.setOpaque(this, tokens + 1);
       sum += token.length();
     }
 
