@@ -82,7 +82,7 @@ if $quick; then
   p4_samples=100; p4_load=1000; p4_load_samples=50
 else
   p1_17="-f 2 -wi 2 -i 4 -w 1s -r 1s"; p1_21="-f 1 -wi 2 -i 4 -w 1s -r 1s"
-  p5_counts="1,10,100,1000,10000"; p5_min=2000000; p5_warm=2000; p5_window=8000
+  p5_counts="1,10,100,1000,10000"; p5_min=1000000; p5_warm=2000; p5_window=8000
   p3_streams=100000; p3_warm=20000; p3_fit=1000000
   p4_samples=500; p4_load=10000; p4_load_samples=300
 fi
