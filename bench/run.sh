@@ -4,6 +4,8 @@
 #   bench/run.sh            full run, about 12-15 minutes on 2 cores
 #   bench/run.sh --quick    smoke run, under 2 minutes after the build: proves every axis works
 #   --no-build              reuse bench/target/benchmarks.jar
+#   --with-jdk17-10k        also run P2/P5 at 10,000 streams on JDK 17 (20,000 platform threads:
+#                           opening them alone takes 0.5-1 minute per contender here; +5-10 min)
 #   --out FILE              write the report elsewhere (default bench/RESULTS.md)
 #
 # JDK 17 runs with platform threads; a JDK 21+ found beside it (or $JDK21_HOME) runs with virtual
@@ -15,11 +17,13 @@ root=$(pwd)
 
 quick=false
 build=true
+jdk17_10k=false
 report="$root/bench/RESULTS.md"
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=true ;;
     --no-build) build=false ;;
+    --with-jdk17-10k) jdk17_10k=true ;;
     --out) shift; report="$1" ;;
     *) echo "usage: bench/run.sh [--quick] [--no-build] [--out FILE]" >&2; exit 2 ;;
   esac
@@ -94,9 +98,11 @@ if [ -n "$java21" ]; then
 fi
 
 # P2 + P5: many streams, one JVM per contender and JDK.
+p5_counts_17="$p5_counts"
+if ! $quick && ! $jdk17_10k; then p5_counts_17="${p5_counts%,10000}"; fi
 for c in $contenders; do
   run "P2/P5 JDK 17 $c" 300 "$java17" -Xms2g -Xmx2g -Xss256k $cp dev.sluice.bench.ManyStreams \
-    --contender "$c" --counts "$p5_counts" --min-tokens "$p5_min" --warmup-ms "$p5_warm" --max-wave-ms "$p5_window"
+    --contender "$c" --counts "$p5_counts_17" --min-tokens "$p5_min" --warmup-ms "$p5_warm" --max-wave-ms "$p5_window"
 done
 if [ -n "$java21" ]; then
   for c in $contenders; do
@@ -138,6 +144,7 @@ fi
 # The report.
 cmd="bench/run.sh"
 $quick && cmd="$cmd --quick"
+$jdk17_10k && cmd="$cmd --with-jdk17-10k"
 meta="$out/meta.txt"
 {
   echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"

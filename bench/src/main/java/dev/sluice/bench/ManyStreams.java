@@ -36,19 +36,21 @@ public final class ManyStreams {
       // Warm-up: JIT the paths with mid-size waves.
       long end = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(warmupMillis);
       while (System.nanoTime() - end < 0) {
-        wave(c, Math.min(100, max), tokens, 0);
+        wave(c, Math.min(100, max), tokens, 0, true);
       }
-      for (String s : counts) {
+      for (int k = 0; k < counts.length; k++) {
+        String s = counts[k];
         int n = Integer.parseInt(s.trim());
+        boolean last = k == counts.length - 1;
         long moved = 0;
         long wall = 0;
         long cpu = 0;
         int waves = 0;
         // One unmeasured wave (up to 1,000 streams): threads created, pools grown.
-        wave(c, Math.min(n, 1000), tokens, windowMillis);
+        wave(c, Math.min(n, 1000), tokens, windowMillis, true);
         boolean partial = false;
         do {
-          long[] r = wave(c, n, tokens, windowMillis);
+          long[] r = wave(c, n, tokens, windowMillis, !last);
           moved += r[2];
           wall += r[0];
           cpu += r[1];
@@ -71,7 +73,8 @@ public final class ManyStreams {
    * A wave still running after {@code windowMillis} (0: no limit) is measured up to then, at full
    * concurrency, and its streams are cancelled: 10,000 platform-thread streams take minutes.
    */
-  static long[] wave(Contender c, int n, int tokens, long windowMillis) throws InterruptedException {
+  static long[] wave(Contender c, int n, int tokens, long windowMillis, boolean cleanUp)
+      throws InterruptedException {
     CountDownLatch ready = new CountDownLatch(n);
     CountDownLatch go = new CountDownLatch(1);
     CountDownLatch done = new CountDownLatch(n);
@@ -113,6 +116,9 @@ public final class ManyStreams {
       System.out.printf(
           "%s: %d streams cut after %d ms, %d tokens moved; cancelling%n",
           c.name(), n, TimeUnit.NANOSECONDS.toMillis(t1 - t0), moved);
+      if (!cleanUp) {
+        return new long[] {t1 - t0, cpu1 - cpu0, moved}; // the last wave: the JVM exits next
+      }
       for (Contender.Stream s : streams) {
         s.cancel();
       }
