@@ -118,7 +118,7 @@ if [ -n "$java21" ]; then
       dev.sluice.bench.Footprint --contender "$c" --streams "$p3_streams" --warmup "$p3_warm"
   done
   if [ "$p3_fit" -gt 0 ]; then
-    for c in sluice abq-minimal; do
+    for c in sluice; do # peers: estimated from bytes/stream in the report (a 1M fit takes ~2.5 min)
       run "P3 JDK 21+ $c, $p3_fit streams in -Xmx2g" 300 "$java21" -Xmx2g -XX:+UseG1GC $cp \
         dev.sluice.bench.Footprint --contender "$c" --fit "$p3_fit" --warmup "$p3_warm"
     done
