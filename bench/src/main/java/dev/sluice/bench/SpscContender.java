@@ -12,7 +12,7 @@ import org.jctools.queues.SpscArrayQueue;
  */
 final class SpscContender implements Contender {
 
-  static final int SPINS = 256;
+  static final int SPINS = Integer.getInteger("bench.spsc.spins", 256);
 
   private final ExecutorService workers = Threads.newWorkers("spsc");
 
