@@ -166,6 +166,11 @@ public final class Footprint {
     System.out.printf(
         "%s: %d idle streams retain %.0f bytes each (%d MB in all); %d live threads visible%n",
         name, streams, perStream, (after - before) >> 20, Thread.activeCount());
+    long hold = Long.getLong("bench.holdMillis", 0); // time to take a class histogram (jcmd GC.class_histogram)
+    if (hold > 0) {
+      System.out.println("holding for " + hold + " ms");
+      Thread.sleep(hold);
+    }
     if (open[streams - 1] == null) {
       throw new AssertionError();
     }
