@@ -187,7 +187,7 @@ final class DefaultReader implements StreamReader {
           continue; // closed, cut or skipped while we read: what we read may be stale
         }
         delivered = next;
-        stream.wakeProducer();
+        stream.readerAdvanced(next);
         return new StreamEvent.Token(next, text);
       }
       if (statusOf(t) != S_RUNNING) {

@@ -97,8 +97,10 @@ final class DefaultStream implements StreamHandle, TokenSink {
    * Busy-wait rounds before parking: a wake-up costs tens of microseconds, a spin a few ns, but
    * spinning only pays while the other side runs on another core (as in LinkedTransferQueue: 64,
    * none on one CPU). 256 measured 2-3x slower than 64 on a loaded 2-core machine (bench/PROFILING.md).
+   * The system property {@code sluice.spins} overrides it, for tuning on other hardware.
    */
-  static final int SPINS = Runtime.getRuntime().availableProcessors() < 2 ? 0 : 64;
+  static final int SPINS =
+      Integer.getInteger("sluice.spins", Runtime.getRuntime().availableProcessors() < 2 ? 0 : 64);
 
   /** Marks the hook stack as fired (hooks ran) or discarded (stream ended by its source). */
   private static final HookNode FIRED = new HookNode(() -> {}, null);
@@ -155,6 +157,12 @@ final class DefaultStream implements StreamHandle, TokenSink {
 
   /** The limit of the producer's last gate check. Producer thread only. */
   private long limitCache;
+
+  /**
+   * The sequence the parked producer waits to write. Written by the producer before it publishes
+   * {@link #producerWaiter} (volatile), read by readers after reading it.
+   */
+  private long pendingSeq;
 
   /** The terminal event, the slot reserved for it: null while RUNNING, written once by the winner. */
   private volatile StreamEvent.@Nullable Terminal terminal;
@@ -447,6 +455,7 @@ final class DefaultStream implements StreamHandle, TokenSink {
         scheduleNext(now);
       }
       Thread me = Thread.currentThread();
+      pendingSeq = seq;
       producerWaiter = me;
       if (seq > permitted() && statusOf(tail) == S_RUNNING) {
         LockSupport.park(this);
@@ -535,7 +544,23 @@ final class DefaultStream implements StreamHandle, TokenSink {
   }
 
   /**
-   * Wakes the producer if it waits for space; called by a reader after moving its cursor. The
+   * Called by a reader that moved its cursor to {@code position}: wakes a parked producer once it
+   * could write half a buffer, not at the first free slot, so that a fast producer and reader do
+   * not trade one wake-up per token. Live: a reader that has read everything leaves the producer a
+   * whole buffer, which crosses the threshold.
+   */
+  void readerAdvanced(long position) {
+    Thread w = producerWaiter;
+    if (w != null
+        && position + capacity - pendingSeq + 1 >= Math.max(1, capacity >> 1)
+        && PRODUCER_WAITER.compareAndSet(this, w, null)) {
+      LockSupport.unpark(w);
+    }
+  }
+
+  /**
+   * Wakes the producer if it waits for space, whatever it could write (a reader left or was cut,
+   * the stream ended). The
    * waker claims the waiter by CAS, so one park costs one unpark however many tokens are read
    * before the producer runs again.
    */
