@@ -187,7 +187,7 @@ final class DefaultReader implements StreamReader {
           continue; // closed, cut or skipped while we read: what we read may be stale
         }
         delivered = next;
-        stream.wakeProducer();
+        stream.readerAdvanced(next);
         return new StreamEvent.Token(next, text);
       }
       if (statusOf(t) != S_RUNNING) {
@@ -241,8 +241,8 @@ final class DefaultReader implements StreamReader {
       return;
     }
     Thread w = waiter;
-    if (w != null) {
-      LockSupport.unpark(w);
+    if (w != null && WAITER.compareAndSet(this, w, null)) {
+      LockSupport.unpark(w); // claimed: one unpark per park, however many tokens are published
     }
   }
 
@@ -272,10 +272,12 @@ final class DefaultReader implements StreamReader {
   }
 
   private static final VarHandle CURSOR;
+  private static final VarHandle WAITER;
 
   static {
     try {
       CURSOR = MethodHandles.lookup().findVarHandle(DefaultReader.class, "cursor", long.class);
+      WAITER = MethodHandles.lookup().findVarHandle(DefaultReader.class, "waiter", Thread.class);
     } catch (ReflectiveOperationException e) {
       throw new ExceptionInInitializerError(e);
     }

@@ -93,8 +93,14 @@ final class DefaultStream implements StreamHandle, TokenSink {
   /** Sentinel for "no such time yet" in the nanosecond fields. */
   static final long NONE = Long.MIN_VALUE;
 
-  /** Busy-wait rounds before parking: a wake-up costs tens of microseconds, a spin a few ns. */
-  static final int SPINS = 256;
+  /**
+   * Busy-wait rounds before parking: a wake-up costs tens of microseconds, a spin a few ns, but
+   * spinning only pays while the other side runs on another core (as in LinkedTransferQueue: 64,
+   * none on one CPU). 256 measured 2-3x slower than 64 on a loaded 2-core machine (bench/PROFILING.md).
+   * The system property {@code sluice.spins} overrides it, for tuning on other hardware.
+   */
+  static final int SPINS =
+      Integer.getInteger("sluice.spins", Runtime.getRuntime().availableProcessors() < 2 ? 0 : 64);
 
   /** Marks the hook stack as fired (hooks ran) or discarded (stream ended by its source). */
   private static final HookNode FIRED = new HookNode(() -> {}, null);
@@ -152,6 +158,12 @@ final class DefaultStream implements StreamHandle, TokenSink {
   /** The limit of the producer's last gate check. Producer thread only. */
   private long limitCache;
 
+  /**
+   * The sequence the parked producer waits to write. Written by the producer before it publishes
+   * {@link #producerWaiter} (volatile), read by readers after reading it.
+   */
+  private long pendingSeq;
+
   /** The terminal event, the slot reserved for it: null while RUNNING, written once by the winner. */
   private volatile StreamEvent.@Nullable Terminal terminal;
 
@@ -203,7 +215,14 @@ final class DefaultStream implements StreamHandle, TokenSink {
   private long timerSeq;
   private boolean stopReported;
 
-  private final CompletableFuture<StreamOutcome> outcome = new CompletableFuture<>();
+  /**
+   * The outcome future, created on the first call to outcome() (most streams are read, not
+   * awaited). Completed by terminate() once it has settled, or by outcome() if it comes later.
+   */
+  private volatile @Nullable CompletableFuture<StreamOutcome> outcome;
+
+  /** Set last by terminate(): counters, timers and listener are done, the future may complete. */
+  private volatile boolean settled;
 
   DefaultStream(DefaultStreamManager manager, String id, @Nullable String owner, TokenSource source) {
     this.manager = manager;
@@ -242,7 +261,21 @@ final class DefaultStream implements StreamHandle, TokenSink {
 
   @Override
   public CompletionStage<StreamOutcome> outcome() {
-    return outcome.minimalCompletionStage();
+    CompletableFuture<StreamOutcome> f = outcome;
+    if (f == null) {
+      CompletableFuture<StreamOutcome> created = new CompletableFuture<>();
+      f = OUTCOME.compareAndSet(this, null, created) ? created : outcome;
+      if (f == null) {
+        throw new AssertionError("outcome future lost");
+      }
+      // Dekker with terminate(): it sets `settled` then reads `outcome`; we set `outcome` then
+      // read `settled`. One of the two completes the future.
+      StreamEvent.Terminal term = terminal;
+      if (settled && term != null) {
+        f.complete(term.outcome());
+      }
+    }
+    return f.minimalCompletionStage();
   }
 
   @Override
@@ -292,7 +325,10 @@ final class DefaultStream implements StreamHandle, TokenSink {
       removeReader(r);
       throw e;
     }
-    noReaderSince = NONE;
+    if (noReaderSince != NONE) {
+      noReaderSince = NONE;
+      retime(ticker.read()); // the no-reader deadline is gone: free its timer entry if it was next
+    }
     return r;
   }
 
@@ -419,6 +455,7 @@ final class DefaultStream implements StreamHandle, TokenSink {
         scheduleNext(now);
       }
       Thread me = Thread.currentThread();
+      pendingSeq = seq;
       producerWaiter = me;
       if (seq > permitted() && statusOf(tail) == S_RUNNING) {
         LockSupport.park(this);
@@ -506,10 +543,30 @@ final class DefaultStream implements StreamHandle, TokenSink {
     return s;
   }
 
-  /** Wakes the producer if it waits for space; called by a reader after moving its cursor. */
+  /**
+   * Called by a reader that moved its cursor to {@code position}: wakes a parked producer once it
+   * could write half a buffer, not at the first free slot, so that a fast producer and reader do
+   * not trade one wake-up per token. Live: a reader that has read everything leaves the producer a
+   * whole buffer, which crosses the threshold.
+   */
+  void readerAdvanced(long position) {
+    Thread w = producerWaiter;
+    if (w != null
+        && position + capacity - pendingSeq + 1 >= Math.max(1, capacity >> 1)
+        && PRODUCER_WAITER.compareAndSet(this, w, null)) {
+      LockSupport.unpark(w);
+    }
+  }
+
+  /**
+   * Wakes the producer if it waits for space, whatever it could write (a reader left or was cut,
+   * the stream ended). The
+   * waker claims the waiter by CAS, so one park costs one unpark however many tokens are read
+   * before the producer runs again.
+   */
   void wakeProducer() {
     Thread w = producerWaiter;
-    if (w != null) {
+    if (w != null && PRODUCER_WAITER.compareAndSet(this, w, null)) {
       LockSupport.unpark(w);
     }
   }
@@ -722,7 +779,11 @@ final class DefaultStream implements StreamHandle, TokenSink {
     manager.onTerminal(this, result);
     scheduleNext(now); // retention, and the stop check of an aborted source
     // Last, so that whoever waits on the outcome sees the counters and the timers in place.
-    outcome.complete(result);
+    settled = true;
+    CompletableFuture<StreamOutcome> f = outcome;
+    if (f != null) {
+      f.complete(result);
+    }
     return true;
   }
 
@@ -807,6 +868,22 @@ final class DefaultStream implements StreamHandle, TokenSink {
         timer = null; // the manager is closing; close() takes over
       }
     }
+  }
+
+  /**
+   * Like {@link #scheduleNext}, but also for a deadline that moved later or went away: replaces a
+   * timer entry that would fire too early, or cancels it. Keeps idle streams free of timer entries
+   * they no longer need.
+   */
+  private void retime(long now) {
+    long delay = nextDelay(now);
+    synchronized (this) {
+      if (timer != null && (delay < 0 || timerAt - now < delay)) {
+        timer.cancel(false);
+        timer = null;
+      }
+    }
+    scheduleNext(now);
   }
 
   private void onTimer(long seq) {
@@ -964,6 +1041,8 @@ final class DefaultStream implements StreamHandle, TokenSink {
 
   private static final VarHandle TAIL;
   private static final VarHandle READERS;
+  private static final VarHandle PRODUCER_WAITER;
+  private static final VarHandle OUTCOME;
   private static final VarHandle FLOOR;
   private static final VarHandle WORKER;
   private static final VarHandle REMOVED;
@@ -975,6 +1054,8 @@ final class DefaultStream implements StreamHandle, TokenSink {
       MethodHandles.Lookup l = MethodHandles.lookup();
       TAIL = l.findVarHandle(DefaultStream.class, "tail", long.class);
       READERS = l.findVarHandle(DefaultStream.class, "readers", DefaultReader[].class);
+      PRODUCER_WAITER = l.findVarHandle(DefaultStream.class, "producerWaiter", Thread.class);
+      OUTCOME = l.findVarHandle(DefaultStream.class, "outcome", CompletableFuture.class);
       FLOOR = l.findVarHandle(DefaultStream.class, "floor", long.class);
       WORKER = l.findVarHandle(DefaultStream.class, "worker", int.class);
       REMOVED = l.findVarHandle(DefaultStream.class, "removed", int.class);

@@ -116,9 +116,9 @@ final class DefaultStreamManager implements StreamManager {
       executor = userExecutor;
       ownedExecutor = null;
     } else {
-      ExecutorService owned = Workers.newDefaultExecutor(maxRunning);
+      Executor owned = Workers.newDefaultExecutor(maxRunning);
       executor = owned;
-      ownedExecutor = owned;
+      ownedExecutor = owned instanceof ExecutorService service ? service : null;
     }
     Executor userDelivery = b.deliveryExecutor;
     deliveryExecutor = userDelivery != null ? userDelivery : Workers.deliveryExecutor();

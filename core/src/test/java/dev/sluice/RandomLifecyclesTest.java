@@ -67,6 +67,11 @@ class RandomLifecyclesTest {
     }
     clients.shutdown();
 
+    // Let every released worker return (in real time) before the fake clock jumps past the stop
+    // timeout, or the manager rightly reports it as ignoring cancellation. Only the four unread
+    // producers still hold a slot.
+    awaitRunning(cancelling, unread.size());
+    awaitRunning(resumable, 0);
     // Unread streams wait for their no-reader timeout, ended ones for their retention.
     time.advance(Duration.ofSeconds(61));
     for (StreamHandle h : unread) {
@@ -208,6 +213,14 @@ class RandomLifecyclesTest {
     }
     assertThat(h.state())
         .isEqualTo(o.status() == Status.CANCELLED ? StreamHandle.State.CANCELLED : StreamHandle.State.DONE);
+  }
+
+  private static void awaitRunning(StreamManager m, long expected) throws InterruptedException {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+    while (m.counters().running() != expected) {
+      assertThat(System.nanoTime()).as("running %s", m.counters()).isLessThan(deadline);
+      Thread.sleep(1);
+    }
   }
 
   private static void assertNoWorkerThreadsLeft() throws InterruptedException {
