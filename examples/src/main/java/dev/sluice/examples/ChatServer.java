@@ -92,6 +92,19 @@ public final class ChatServer implements AutoCloseable {
    */
 
   private static final Logger log = LoggerFactory.getLogger(ChatServer.class);
+
+  /** Longest time, in seconds, a client may take to send a request's headers and body. */
+  static final String MAX_REQUEST_SECONDS = "10";
+
+  static {
+    // Slowloris: by default the JDK server waits forever for a request's headers and body, holding a
+    // handler thread per connection. With maxReqTime it closes a connection whose request is not read
+    // in time (checked every second). The JDK reads this once, when the first HttpServer of the JVM
+    // is created, so it is set here, before ours; a value given with -D wins.
+    if (System.getProperty("sun.net.httpserver.maxReqTime") == null) {
+      System.setProperty("sun.net.httpserver.maxReqTime", MAX_REQUEST_SECONDS);
+    }
+  }
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final int MAX_BODY = 64 * 1024;
   private static final Duration TAKEOVER_WAIT = Duration.ofSeconds(1);
