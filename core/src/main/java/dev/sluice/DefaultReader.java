@@ -1,57 +1,80 @@
 package dev.sluice;
 
-import static dev.sluice.DefaultStream.CONSUMED_MASK;
 import static dev.sluice.DefaultStream.COUNT_MASK;
 import static dev.sluice.DefaultStream.S_RUNNING;
 import static dev.sluice.DefaultStream.statusOf;
 
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.time.Duration;
 import java.util.NoSuchElementException;
 import java.util.concurrent.locks.LockSupport;
 import org.jspecify.annotations.Nullable;
 
-/** The {@link StreamReader} of a {@link DefaultStream}. Package-private. */
+/** The {@link StreamReader} of a {@link DefaultStream}: one cursor of its fan-out. Package-private. */
 final class DefaultReader implements StreamReader {
 
   /*
    * Implementation notes.
    *
-   * A reader is a cursor (the last sequence returned) plus its epoch of the stream's gate. Tokens at
-   * or below the gate's consumed part were delivered before (a resume replays them from the replay
-   * window); a token above it moves the gate, which is what lets the producer go on. The gate CAS
-   * carries the reader's epoch, so a reader that a newer attach replaced can no longer move it, and
-   * replayed tokens are checked against the epoch after they are read.
+   * The reader's `cursor` is its gating position: the producer never writes more than bufferSize
+   * tokens past the smallest cursor of the attached readers, so the slots after a cursor are intact
+   * while the cursor stays. The reader delivers token c+1 by reading its slot and then CASing the
+   * cursor from c to c+1. Everything else that moves a cursor also CASes it -- close() and a
+   * DETACH cut set it to GONE (no longer gating), a SKIP cut moves it ahead -- so if the reader's
+   * CAS succeeds, nobody released the slot before the reader read it, and if it fails, the reader
+   * re-evaluates without returning what it read. No reader ever returns an overwritten token.
    *
-   * Fields other than `closed` belong to the reading thread (one at a time, per the contract).
+   * Fields other than the volatile ones belong to the reading thread (one at a time, per contract).
    */
+
+  /** Cursor value of a reader that no longer holds the producer back: closed, cut or finished. */
+  static final long GONE = Long.MAX_VALUE;
 
   private final DefaultStream stream;
 
-  /** The gate's epoch bits for this reader. */
-  private long epochBits;
+  /**
+   * The gating position. Moves by CAS only:
+   *
+   * <pre>
+   * c -> c + 1     the reader delivered token c + 1
+   * c -> n > c     a SKIP cut moved it to the newest token n (the reader reports a Gap)
+   * c -> GONE      close(), a DETACH cut, or the terminal event delivered
+   * </pre>
+   */
+  private volatile long cursor;
 
-  /** The gate's consumed part as this reader last set or saw it. */
-  private long gateSeen;
+  /** The thread parked in poll, or null. */
+  volatile @Nullable Thread waiter;
 
-  /** Sequence number of the last event returned. */
-  private long cursor;
+  /** Called instead of unparking, for a demand-driven (Flow) reader; null for a blocking one. */
+  private final @Nullable Runnable signal;
 
-  /** Token count last read from the stream's tail; tokens up to it can be read without a fence. */
-  private long knownCount;
-
-  private boolean finished;
+  /** Why a DETACH cut ended this reader; written before the cursor becomes GONE. */
+  private volatile @Nullable String cutReason;
 
   /** Set by close(), from any thread. */
   private volatile boolean closed;
 
-  DefaultReader(DefaultStream stream) {
+  /** Sequence number of the last event returned. Reading thread. */
+  private long delivered;
+
+  /** Token count last read from the stream's tail. Reading thread. */
+  private long knownCount;
+
+  /** Whether the last event was returned. Reading thread. */
+  private boolean finished;
+
+  DefaultReader(DefaultStream stream, long lastSequence, @Nullable Runnable signal) {
     this.stream = stream;
+    this.cursor = lastSequence;
+    this.delivered = lastSequence;
+    this.signal = signal;
   }
 
-  void start(long epochBits, long consumed, long lastSequence) {
-    this.epochBits = epochBits;
-    this.gateSeen = consumed;
-    this.cursor = lastSequence;
+  /** The gating position, or {@link #GONE}. */
+  long position() {
+    return cursor;
   }
 
   @Override
@@ -80,7 +103,7 @@ final class DefaultReader implements StreamReader {
   private @Nullable StreamEvent await(long nanos, boolean timed) throws InterruptedException {
     if (finished) {
       throw new NoSuchElementException(
-          "stream " + stream.id + ": the terminal event was already returned");
+          "stream " + stream.id + ": this reader already returned its last event");
     }
     long deadline = timed ? System.nanoTime() + nanos : 0;
     int spins = DefaultStream.SPINS;
@@ -89,21 +112,10 @@ final class DefaultReader implements StreamReader {
         throw new IllegalStateException("reader of stream " + stream.id + " is closed");
       }
       long c = cursor;
-      if (c < knownCount) {
-        return token(c + 1);
-      }
       long t = stream.tailVolatile();
-      long count = t & COUNT_MASK;
-      if (c < count) {
-        knownCount = count;
-        return token(c + 1);
-      }
-      if (statusOf(t) != S_RUNNING) {
-        StreamEvent.Terminal term = stream.terminalEvent();
-        if (term != null) {
-          return finish(term);
-        }
-        // The winner is between sealing the tail and writing the terminal: a few instructions.
+      StreamEvent e = step(true);
+      if (e != null) {
+        return e;
       }
       if (timed && nanos <= 0) {
         return null;
@@ -113,16 +125,15 @@ final class DefaultReader implements StreamReader {
         Thread.onSpinWait();
         continue;
       }
-      stream.readerWaiter = Thread.currentThread();
-      long again = stream.tailVolatile();
-      if (again == t && !closed && (statusOf(again) == S_RUNNING || stream.terminalEvent() == null)) {
+      waiter = Thread.currentThread();
+      if (stream.tailVolatile() == t && cursor == c && !closed && stream.terminalEvent() == null) {
         if (timed) {
           LockSupport.parkNanos(this, nanos);
         } else {
           LockSupport.park(this);
         }
       }
-      stream.readerWaiter = null;
+      waiter = null;
       if (Thread.interrupted()) {
         throw new InterruptedException();
       }
@@ -132,37 +143,112 @@ final class DefaultReader implements StreamReader {
     }
   }
 
-  private StreamEvent token(long seq) {
-    String text = stream.tokenAt(seq);
-    if (seq > gateSeen) {
-      if (!stream.advanceGate(epochBits | gateSeen, epochBits | seq)) {
-        throw detached();
+  /**
+   * Returns the next event if one is ready, without waiting; null if none is. With {@code
+   * tokensAllowed} false, returns only a last event (terminal or detached) that comes next, never a
+   * token or gap: how a demand-driven subscriber with no demand still gets completed.
+   *
+   * @throws IllegalStateException if the reader was closed
+   */
+  @Nullable StreamEvent step(boolean tokensAllowed) {
+    for (; ; ) {
+      if (finished) {
+        return null;
       }
-      gateSeen = seq;
-    } else if ((stream.gateVolatile() & ~CONSUMED_MASK) != epochBits) {
-      throw detached(); // a replayed slot read while another reader owned the gate: not trusted
+      long c = cursor;
+      if (c == GONE) {
+        String reason = cutReason;
+        if (reason != null) {
+          finished = true;
+          return new StreamEvent.Detached(delivered, reason);
+        }
+        throw new IllegalStateException("reader of stream " + stream.id + " is closed");
+      }
+      if (c > delivered) { // a SKIP cut moved us ahead
+        if (!tokensAllowed) {
+          return null;
+        }
+        StreamEvent.Gap gap = new StreamEvent.Gap(c, c - delivered);
+        delivered = c;
+        return gap;
+      }
+      long next = c + 1;
+      long t = 0;
+      if (next > knownCount) {
+        t = stream.tailVolatile();
+        knownCount = t & COUNT_MASK;
+      }
+      if (next <= knownCount) {
+        if (!tokensAllowed) {
+          return null;
+        }
+        String text = stream.tokenAt(next);
+        if (!CURSOR.compareAndSet(this, c, next)) {
+          continue; // closed, cut or skipped while we read: what we read may be stale
+        }
+        delivered = next;
+        stream.readerAdvanced(next);
+        return new StreamEvent.Token(next, text);
+      }
+      if (statusOf(t) != S_RUNNING) {
+        StreamEvent.Terminal term = stream.terminalEvent();
+        if (term != null) {
+          return finish(term);
+        }
+        // The winner is between sealing the tail and writing the terminal: a few instructions,
+        // after which it wakes this reader again.
+      }
+      return null;
     }
-    cursor = seq;
-    return new StreamEvent.Token(seq, text);
   }
 
   private StreamEvent finish(StreamEvent.Terminal term) {
     finished = true;
-    cursor = term.sequence();
-    stream.detach(this, true);
+    delivered = term.sequence();
+    stream.detach(this, true, null);
     stream.terminalDelivered();
     return term;
   }
 
-  private IllegalStateException detached() {
-    closed = true;
-    return new IllegalStateException(
-        "reader of stream " + stream.id + " was replaced by a newer reader");
+  /** Stops gating; returns the position it had, or GONE if it had already stopped. */
+  long release() {
+    return (long) CURSOR.getAndSet(this, GONE);
+  }
+
+  /**
+   * Cuts this reader if it is still at {@code expected}: DETACH (reason non-null) or SKIP to {@code
+   * newest}. Returns false if the reader moved in the meantime.
+   */
+  boolean cut(long expected, @Nullable String reason, long newest) {
+    if (reason != null) {
+      cutReason = reason;
+      if (!CURSOR.compareAndSet(this, expected, GONE)) {
+        cutReason = null;
+        return false;
+      }
+    } else if (!CURSOR.compareAndSet(this, expected, newest)) {
+      return false;
+    }
+    wake();
+    return true;
+  }
+
+  /** Tells the reader that something changed: unparks a blocked reader, or signals a Flow one. */
+  void wake() {
+    Runnable s = signal;
+    if (s != null) {
+      s.run();
+      return;
+    }
+    Thread w = waiter;
+    if (w != null && WAITER.compareAndSet(this, w, null)) {
+      LockSupport.unpark(w); // claimed: one unpark per park, however many tokens are published
+    }
   }
 
   @Override
   public long lastSequence() {
-    return cursor;
+    return delivered;
   }
 
   @Override
@@ -176,15 +262,24 @@ final class DefaultReader implements StreamReader {
       return;
     }
     closed = true;
-    Thread w = stream.readerWaiter;
-    if (w != null) {
-      LockSupport.unpark(w);
-    }
-    stream.detach(this, finished);
+    wake();
+    stream.detach(this, finished, null);
   }
 
   @Override
   public String toString() {
-    return "Reader[" + stream.id + ", after " + cursor + (finished ? ", finished" : "") + "]";
+    return "Reader[" + stream.id + ", after " + delivered + (finished ? ", finished" : "") + "]";
+  }
+
+  private static final VarHandle CURSOR;
+  private static final VarHandle WAITER;
+
+  static {
+    try {
+      CURSOR = MethodHandles.lookup().findVarHandle(DefaultReader.class, "cursor", long.class);
+      WAITER = MethodHandles.lookup().findVarHandle(DefaultReader.class, "waiter", Thread.class);
+    } catch (ReflectiveOperationException e) {
+      throw new ExceptionInInitializerError(e);
+    }
   }
 }

@@ -27,8 +27,8 @@ final class DefaultStream implements StreamHandle, TokenSink {
   /*
    * Implementation notes.
    *
-   * The stream is a single-producer ring of String slots, a reader cursor, and a state machine, all
-   * coordinated through two words:
+   * The stream is a single-producer ring of String slots, a set of reader cursors (fan-out), and a
+   * state machine, coordinated through these words:
    *
    *   tail: [status:3 | count:61]   status RUNNING until the one terminal transition; count = tokens
    *                                  published. The producer publishes a token by CAS(count -> count+1)
@@ -37,15 +37,22 @@ final class DefaultStream implements StreamHandle, TokenSink {
    *                                  step: a token is either in the stream (its CAS won, send returns)
    *                                  or refused (its CAS lost, send throws). The terminal event's
    *                                  sequence number is count + 1 of that CAS.
-   *   gate: [epoch:22 | consumed:42] the reader's high-water mark. The producer may publish sequence s
-   *                                  only if s <= consumed + bufferSize. consumed never goes down, so a
-   *                                  stale copy cached by the producer is always safe. Each attach
-   *                                  bumps the epoch, so a detached reader still running on another
-   *                                  thread can no longer move the gate (its CAS fails).
+   *   cursors: each attached reader's position (DefaultReader), moved by CAS. The producer may
+   *            publish sequence s only if s <= min(cursors) + bufferSize, so the slots after every
+   *            cursor stay intact while it stays. With no reader attached, `floor` (the highest
+   *            position of readers that left) stands in for the minimum.
+   *   limit:   the highest sequence the producer may have been permitted, published (volatile) before
+   *            it re-reads the reader set. An attaching reader adds itself and then reads `limit`:
+   *            either the producer's re-read sees the new reader, or the reader sees the limit, so a
+   *            reader only attaches where nothing it needs can be overwritten (Dekker again).
    *
    * The ring holds slots = nextPowerOfTwo(bufferSize + replayWindow) entries and is allocated on the
-   * first token. Because the producer stays within bufferSize of the gate, the replayWindow tokens
-   * behind the gate are never overwritten: a reader may resume anywhere after gate - replayWindow.
+   * first token. Slot j is overwritten only by token j + slots <= limit, so everything after
+   * limit - slots is intact: a late or resuming reader may start anywhere after it (replayWindow
+   * tokens behind the slowest reader, at least), from the first token if it is all retained.
+   *
+   * A slow reader is backpressure: the producer waits for it. With a slow-reader timeout, the
+   * stream's timer cuts a reader that has held the producer back that long (DETACH or SKIP).
    *
    * The terminal event is not stored in the ring but in its own field, the slot reserved for it:
    * emitting it is one volatile write, so it never blocks and never fails for lack of room (seed bug
@@ -76,11 +83,6 @@ final class DefaultStream implements StreamHandle, TokenSink {
   static final int S_FAILED = 3;
   static final int S_TIMED_OUT = 4;
 
-  // ---- gate word ----
-  static final int EPOCH_SHIFT = 42;
-  static final long CONSUMED_MASK = (1L << EPOCH_SHIFT) - 1;
-  static final long EPOCH_ONE = 1L << EPOCH_SHIFT;
-
   // ---- worker states ----
   static final int W_NEW = 0;
   static final int W_RUNNING = 1;
@@ -91,8 +93,14 @@ final class DefaultStream implements StreamHandle, TokenSink {
   /** Sentinel for "no such time yet" in the nanosecond fields. */
   static final long NONE = Long.MIN_VALUE;
 
-  /** Busy-wait rounds before parking: a wake-up costs tens of microseconds, a spin a few ns. */
-  static final int SPINS = 256;
+  /**
+   * Busy-wait rounds before parking: a wake-up costs tens of microseconds, a spin a few ns, but
+   * spinning only pays while the other side runs on another core (as in LinkedTransferQueue: 64,
+   * none on one CPU). 256 measured 2-3x slower than 64 on a loaded 2-core machine (bench/PROFILING.md).
+   * The system property {@code sluice.spins} overrides it, for tuning on other hardware.
+   */
+  static final int SPINS =
+      Integer.getInteger("sluice.spins", Runtime.getRuntime().availableProcessors() < 2 ? 0 : 64);
 
   /** Marks the hook stack as fired (hooks ran) or discarded (stream ended by its source). */
   private static final HookNode FIRED = new HookNode(() -> {}, null);
@@ -127,8 +135,19 @@ final class DefaultStream implements StreamHandle, TokenSink {
    */
   private volatile long tail;
 
-  /** The reader gate, [epoch | consumed]; see the implementation notes. Written by readers only. */
-  private volatile long gate;
+  /** The attached readers; copy-on-write, replaced by CAS. */
+  private volatile DefaultReader[] readers = NO_READERS;
+
+  private static final DefaultReader[] NO_READERS = new DefaultReader[0];
+
+  /** Highest sequence the producer may have been permitted to write; monotonic. See the notes. */
+  private volatile long limit;
+
+  /** Highest position of readers that have left: the gate while none is attached; monotonic. */
+  private volatile long floor;
+
+  /** When the producer began waiting for space (ticker); NONE while it is not waiting. */
+  private volatile long blockedSince = NONE;
 
   /**
    * The token slots, allocated by the producer before its first publish. Non-volatile: published by
@@ -136,20 +155,20 @@ final class DefaultStream implements StreamHandle, TokenSink {
    */
   private @Nullable String @Nullable [] ring;
 
-  /** The producer's last read of the gate's consumed part. Producer thread only. */
-  private long gateCache;
+  /** The limit of the producer's last gate check. Producer thread only. */
+  private long limitCache;
+
+  /**
+   * The sequence the parked producer waits to write. Written by the producer before it publishes
+   * {@link #producerWaiter} (volatile), read by readers after reading it.
+   */
+  private long pendingSeq;
 
   /** The terminal event, the slot reserved for it: null while RUNNING, written once by the winner. */
   private volatile StreamEvent.@Nullable Terminal terminal;
 
-  /** The attached reader, or null. Changed by CAS: attach null -> r, detach r -> null. */
-  private volatile @Nullable DefaultReader reader;
-
   /** The producer's thread while it is parked in send, or null. */
   private volatile @Nullable Thread producerWaiter;
-
-  /** The reader's thread while it is parked in poll, or null. */
-  volatile @Nullable Thread readerWaiter;
 
   /**
    * Worker lifecycle, for interrupting it safely (as FutureTask does):
@@ -182,12 +201,13 @@ final class DefaultStream implements StreamHandle, TokenSink {
   private volatile long startNanos = NONE;
   private volatile long firstTokenNanos = NONE;
   /** Written per token with opaque mode, only when an idle timeout is configured. */
+  @SuppressWarnings("UnusedVariable") // accessed through LAST_TOKEN only
   private long lastTokenNanos = NONE;
   /** When the reader went away (or submit); NONE while a reader is attached. */
   private volatile long noReaderSince;
   private volatile long endNanos = NONE;
-  /** When a source that ignores cancellation is reported; NONE if no report is pending. */
-  private volatile long stopDeadline = NONE;
+  /** When the stream was aborted while its source ran; NONE unless a stop check is pending. */
+  private volatile long abortedNanos = NONE;
 
   // ---- the stream's single timer entry; guarded by this ----
   private @Nullable ScheduledFuture<?> timer;
@@ -195,7 +215,14 @@ final class DefaultStream implements StreamHandle, TokenSink {
   private long timerSeq;
   private boolean stopReported;
 
-  private final CompletableFuture<StreamOutcome> outcome = new CompletableFuture<>();
+  /**
+   * The outcome future, created on the first call to outcome() (most streams are read, not
+   * awaited). Completed by terminate() once it has settled, or by outcome() if it comes later.
+   */
+  private volatile @Nullable CompletableFuture<StreamOutcome> outcome;
+
+  /** Set last by terminate(): counters, timers and listener are done, the future may complete. */
+  private volatile boolean settled;
 
   DefaultStream(DefaultStreamManager manager, String id, @Nullable String owner, TokenSource source) {
     this.manager = manager;
@@ -219,18 +246,12 @@ final class DefaultStream implements StreamHandle, TokenSink {
   @Override
   public State state() {
     int status = statusOf(tail);
-    switch (status) {
-      case S_RUNNING:
-        return State.RUNNING;
-      case S_CANCELLED:
-        return State.CANCELLED;
-      case S_COMPLETED:
-      case S_FAILED:
-      case S_TIMED_OUT:
-        return State.DONE;
-      default:
-        throw new IllegalStateException("unknown status " + status);
-    }
+    return switch (status) {
+      case S_RUNNING -> State.RUNNING;
+      case S_CANCELLED -> State.CANCELLED;
+      case S_COMPLETED, S_FAILED, S_TIMED_OUT -> State.DONE;
+      default -> throw new IllegalStateException("unknown status " + status);
+    };
   }
 
   @Override
@@ -240,7 +261,21 @@ final class DefaultStream implements StreamHandle, TokenSink {
 
   @Override
   public CompletionStage<StreamOutcome> outcome() {
-    return outcome.minimalCompletionStage();
+    CompletableFuture<StreamOutcome> f = outcome;
+    if (f == null) {
+      CompletableFuture<StreamOutcome> created = new CompletableFuture<>();
+      f = OUTCOME.compareAndSet(this, null, created) ? created : outcome;
+      if (f == null) {
+        throw new AssertionError("outcome future lost");
+      }
+      // Dekker with terminate(): it sets `settled` then reads `outcome`; we set `outcome` then
+      // read `settled`. One of the two completes the future.
+      StreamEvent.Terminal term = terminal;
+      if (settled && term != null) {
+        f.complete(term.outcome());
+      }
+    }
+    return f.minimalCompletionStage();
   }
 
   @Override
@@ -253,21 +288,24 @@ final class DefaultStream implements StreamHandle, TokenSink {
     if (lastSequence < 0) {
       throw new IllegalArgumentException("lastSequence must be >= 0, got " + lastSequence);
     }
-    DefaultReader r = new DefaultReader(this);
-    if (!READER.compareAndSet(this, null, r)) {
-      throw new IllegalStateException("stream " + id + " already has a reader attached");
+    return attachReader(lastSequence, null);
+  }
+
+  /** Attaches a reader; {@code signal} makes it a demand-driven (Flow) reader. */
+  DefaultReader attachReader(long lastSequence, @Nullable Runnable signal) {
+    if (lastSequence < 0) {
+      throw new IllegalArgumentException("lastSequence must be >= 0, got " + lastSequence);
     }
-    // A new epoch: from here on, only r can move the gate, and its consumed part stops moving.
-    long g = (long) GATE.getAndAdd(this, EPOCH_ONE) + EPOCH_ONE;
-    long consumed = g & CONSUMED_MASK;
+    DefaultReader r = new DefaultReader(this, lastSequence, signal);
+    addReader(r); // first: from here on the producer's gate checks include r
     long t = tail;
     long count = t & COUNT_MASK;
     boolean ended = statusOf(t) != S_RUNNING;
     long last = ended ? count + 1 : count;
-    long firstRetained =
-        ended
-            ? Math.max(1, count - mask) // nothing moves any more: whatever the ring still holds
-            : Math.max(1, consumed - (mask + 1 - capacity) + 1);
+    // Slot j is overwritten by token j + slots, written only up to the published limit. After the
+    // end the producer writes nothing more, except that a send refused by the seal has already
+    // written its slot, count + 1, which is also the slot of count + 1 - slots: not retained.
+    long firstRetained = Math.max(1, (ended ? count + 1 : limit) - mask);
     try {
       if (lastSequence > last || (ended && lastSequence == last)) {
         throw new IllegalArgumentException(
@@ -283,12 +321,20 @@ final class DefaultStream implements StreamHandle, TokenSink {
         throw new EventsDroppedException(id, lastSequence + 1, firstRetained);
       }
     } catch (RuntimeException e) {
-      READER.compareAndSet(this, r, null);
+      r.release();
+      removeReader(r);
       throw e;
     }
-    r.start(g & ~CONSUMED_MASK, consumed, lastSequence);
-    noReaderSince = NONE;
+    if (noReaderSince != NONE) {
+      noReaderSince = NONE;
+      retime(ticker.read()); // the no-reader deadline is gone: free its timer entry if it was next
+    }
     return r;
+  }
+
+  @Override
+  public java.util.concurrent.Flow.Publisher<StreamEvent> publisher() {
+    return new StreamPublisher(this, manager.deliveryExecutor);
   }
 
   @Override
@@ -332,7 +378,7 @@ final class DefaultStream implements StreamHandle, TokenSink {
       throw refused(t);
     }
     long seq = (t & COUNT_MASK) + 1;
-    if (seq > gateCache + capacity) {
+    if (seq > limitCache) {
       awaitSpace(seq);
     }
     @Nullable String[] r = ring;
@@ -340,7 +386,14 @@ final class DefaultStream implements StreamHandle, TokenSink {
       ring = r = new String[mask + 1];
     }
     r[(int) (seq & mask)] = token;
+    if (seq == 1) {
+      // Before publishing: whoever holds token 1 must also see timeToFirstToken().
+      firstTokenNanos = ticker.read();
+    }
     if (!TAIL.compareAndSet(this, t, t + 1)) {
+      if (seq == 1) {
+        firstTokenNanos = NONE; // the token was refused, so there is no first token
+      }
       long now = tail;
       if (statusOf(now) != S_RUNNING) {
         throw refused(now);
@@ -348,9 +401,8 @@ final class DefaultStream implements StreamHandle, TokenSink {
       throw new IllegalStateException(
           "concurrent TokenSink.send on stream " + id + ": sends must not overlap");
     }
-    Thread w = readerWaiter;
-    if (w != null) {
-      LockSupport.unpark(w);
+    for (DefaultReader reader : readers) {
+      reader.wake();
     }
     if (seq == 1) {
       onFirstToken();
@@ -380,9 +432,12 @@ final class DefaultStream implements StreamHandle, TokenSink {
   private void awaitSpace(long seq) {
     int spins = SPINS;
     for (; ; ) {
-      long g = (long) GATE.getVolatile(this) & CONSUMED_MASK;
-      gateCache = g;
-      if (seq <= g + capacity) {
+      long allowed = permitted();
+      if (seq <= allowed) {
+        limitCache = allowed;
+        if (blockedSince != NONE) {
+          blockedSince = NONE;
+        }
         return;
       }
       long t = tail;
@@ -394,10 +449,15 @@ final class DefaultStream implements StreamHandle, TokenSink {
         Thread.onSpinWait();
         continue;
       }
+      if (blockedSince == NONE && manager.slowReaderTimeoutNanos != 0) {
+        long now = ticker.read();
+        blockedSince = now;
+        scheduleNext(now);
+      }
       Thread me = Thread.currentThread();
+      pendingSeq = seq;
       producerWaiter = me;
-      if (seq > ((long) GATE.getVolatile(this) & CONSUMED_MASK) + capacity
-          && statusOf(tail) == S_RUNNING) {
+      if (seq > permitted() && statusOf(tail) == S_RUNNING) {
         LockSupport.park(this);
       }
       producerWaiter = null;
@@ -413,6 +473,29 @@ final class DefaultStream implements StreamHandle, TokenSink {
     }
   }
 
+  /**
+   * The highest sequence the producer may write now: the slowest reader's position plus the
+   * buffer. Publishes a higher limit before re-reading the readers, so that a reader attaching
+   * concurrently either is seen here or sees the limit (see the implementation notes).
+   */
+  private long permitted() {
+    long allowed = gate() + capacity;
+    if (allowed > limit) {
+      limit = allowed;
+      allowed = Math.min(allowed, gate() + capacity);
+    }
+    return allowed;
+  }
+
+  /** The slowest attached reader's position, or the floor when none gates. */
+  private long gate() {
+    long g = DefaultReader.GONE;
+    for (DefaultReader r : readers) {
+      g = Math.min(g, r.position());
+    }
+    return g == DefaultReader.GONE ? floor : g;
+  }
+
   private StreamCancelledException refused(long t) {
     manager.droppedAfterCancel.increment();
     StreamEvent.Terminal term = terminal;
@@ -425,11 +508,10 @@ final class DefaultStream implements StreamHandle, TokenSink {
   }
 
   private void onFirstToken() {
-    long now = ticker.read();
+    long now = firstTokenNanos;
     if (manager.idleTimeoutNanos != 0) {
       LAST_TOKEN.setOpaque(this, now);
     }
-    firstTokenNanos = now;
     long start = startNanos;
     manager.notifyFirstToken(this, Duration.ofNanos(start == NONE ? 0 : now - start));
     if (manager.idleTimeoutNanos != 0) {
@@ -443,9 +525,6 @@ final class DefaultStream implements StreamHandle, TokenSink {
     return tail;
   }
 
-  long gateVolatile() {
-    return gate;
-  }
 
   StreamEvent.@Nullable Terminal terminalEvent() {
     return terminal;
@@ -465,36 +544,122 @@ final class DefaultStream implements StreamHandle, TokenSink {
   }
 
   /**
-   * Moves the gate from {@code expected} to {@code next} and wakes a blocked producer.
-   *
-   * @return false if the reader owning {@code expected}'s epoch is no longer attached
+   * Called by a reader that moved its cursor to {@code position}: wakes a parked producer once it
+   * could write half a buffer, not at the first free slot, so that a fast producer and reader do
+   * not trade one wake-up per token. Live: a reader that has read everything leaves the producer a
+   * whole buffer, which crosses the threshold.
    */
-  boolean advanceGate(long expected, long next) {
-    if (!GATE.compareAndSet(this, expected, next)) {
-      return false;
-    }
+  void readerAdvanced(long position) {
     Thread w = producerWaiter;
-    if (w != null) {
+    if (w != null
+        && position + capacity - pendingSeq + 1 >= Math.max(1, capacity >> 1)
+        && PRODUCER_WAITER.compareAndSet(this, w, null)) {
       LockSupport.unpark(w);
     }
-    return true;
   }
 
-  /** Called by a reader that closes; applies the detach policy if it had not finished. */
-  void detach(DefaultReader r, boolean finished) {
-    if (!READER.compareAndSet(this, r, null)) {
+  /**
+   * Wakes the producer if it waits for space, whatever it could write (a reader left or was cut,
+   * the stream ended). The
+   * waker claims the waiter by CAS, so one park costs one unpark however many tokens are read
+   * before the producer runs again.
+   */
+  void wakeProducer() {
+    Thread w = producerWaiter;
+    if (w != null && PRODUCER_WAITER.compareAndSet(this, w, null)) {
+      LockSupport.unpark(w);
+    }
+  }
+
+  /**
+   * Detaches {@code r}: it stops holding the producer back, and if it was the last reader and had
+   * not finished, the detach policy applies. Idempotent.
+   *
+   * @param why the cancellation message when this cancels the stream; null for "reader detached"
+   */
+  void detach(DefaultReader r, boolean finished, @Nullable String why) {
+    long position = r.release();
+    if (!removeReader(r)) {
       return;
     }
-    if (finished) {
+    if (position != DefaultReader.GONE) {
+      raiseFloor(position);
+    }
+    wakeProducer();
+    if (finished || readers.length != 0) {
       return;
     }
     if (manager.detachPolicy == DetachPolicy.CANCEL) {
-      terminate(S_CANCELLED, "reader detached", null);
+      terminate(S_CANCELLED, why != null ? why : "reader detached", null);
     } else if (statusOf(tail) == S_RUNNING) {
       long now = ticker.read();
       noReaderSince = now;
       scheduleNext(now);
     }
+  }
+
+  private void raiseFloor(long position) {
+    for (long f = floor; position > f; f = floor) {
+      if (FLOOR.compareAndSet(this, f, position)) {
+        return;
+      }
+    }
+  }
+
+  private void addReader(DefaultReader r) {
+    for (; ; ) {
+      DefaultReader[] old = readers;
+      DefaultReader[] grown = java.util.Arrays.copyOf(old, old.length + 1);
+      grown[old.length] = r;
+      if (READERS.compareAndSet(this, old, grown)) {
+        return;
+      }
+    }
+  }
+
+  private boolean removeReader(DefaultReader r) {
+    for (; ; ) {
+      DefaultReader[] old = readers;
+      int i = 0;
+      while (i < old.length && old[i] != r) {
+        i++;
+      }
+      if (i == old.length) {
+        return false;
+      }
+      DefaultReader[] shrunk = new DefaultReader[old.length - 1];
+      System.arraycopy(old, 0, shrunk, 0, i);
+      System.arraycopy(old, i + 1, shrunk, i, old.length - i - 1);
+      if (READERS.compareAndSet(this, old, shrunk)) {
+        return true;
+      }
+    }
+  }
+
+  /**
+   * Applies the slow-reader policy to every reader holding the producer back; called by the timer
+   * once the producer has waited for space longer than the slow-reader timeout.
+   */
+  private void cutSlowReaders(long now) {
+    long newest = tail & COUNT_MASK;
+    long pending = newest + 1;
+    boolean detach = manager.slowReaderPolicy == SlowReaderPolicy.DETACH;
+    String reason =
+        "reader too slow: held the producer back for "
+            + Duration.ofNanos(manager.slowReaderTimeoutNanos);
+    for (DefaultReader r : readers) {
+      long c = r.position();
+      if (c != DefaultReader.GONE && pending > c + capacity && r.cut(c, detach ? reason : null, newest)) {
+        log.info("stream {}: {} ({} tokens behind)", id, detach ? reason : "reader skipped ahead", newest - c);
+        if (detach) {
+          detach(r, false, reason);
+        }
+      }
+    }
+    if (blockedSince != NONE) {
+      blockedSince = now; // if it blocks again, measure afresh
+    }
+    wakeProducer();
   }
 
   /** Called by the reader that received the terminal event. */
@@ -561,7 +726,7 @@ final class DefaultStream implements StreamHandle, TokenSink {
 
   boolean workerReturned() {
     int w = worker;
-    return w == W_RETURNED || w == W_NEW && runner == null;
+    return w == W_RETURNED || (w == W_NEW && runner == null);
   }
 
   /** Marks the source as reported for ignoring cancellation; true the first time. */
@@ -595,14 +760,10 @@ final class DefaultStream implements StreamHandle, TokenSink {
     endNanos = now;
     StreamOutcome result = new StreamOutcome(toStatus(status), count, message, cause);
     terminal = new StreamEvent.Terminal(count + 1, result);
-    Thread w = readerWaiter;
-    if (w != null) {
-      LockSupport.unpark(w);
+    for (DefaultReader r : readers) {
+      r.wake();
     }
-    w = producerWaiter;
-    if (w != null) {
-      LockSupport.unpark(w);
-    }
+    wakeProducer();
 
     boolean abort = status == S_CANCELLED || status == S_TIMED_OUT;
     if (abort) {
@@ -610,14 +771,19 @@ final class DefaultStream implements StreamHandle, TokenSink {
       fireHooks();
       interruptWorker();
       if (!workerReturned() && worker != W_NEW) {
-        stopDeadline = now + manager.stopTimeoutNanos;
+        abortedNanos = now;
       }
     } else {
       HOOKS.getAndSet(this, DISCARDED);
     }
     manager.onTerminal(this, result);
-    outcome.complete(result);
-    scheduleNext(now);
+    scheduleNext(now); // retention, and the stop check of an aborted source
+    // Last, so that whoever waits on the outcome sees the counters and the timers in place.
+    settled = true;
+    CompletableFuture<StreamOutcome> f = outcome;
+    if (f != null) {
+      f.complete(result);
+    }
     return true;
   }
 
@@ -682,35 +848,48 @@ final class DefaultStream implements StreamHandle, TokenSink {
    * which re-evaluates everything when it fires.
    */
   void scheduleNext(long now) {
-    long at = nextDeadline();
-    if (at == NONE) {
+    long delay = nextDelay(now);
+    if (delay < 0) {
       return;
     }
     synchronized (this) {
-      if (removed != 0 || (timer != null && timerAt - at <= 0)) {
+      // Compare remaining delays, not absolute times: differences never overflow.
+      if (removed != 0 || (timer != null && timerAt - now <= delay)) {
         return;
       }
       if (timer != null) {
         timer.cancel(false);
       }
       long seq = ++timerSeq;
-      timerAt = at;
+      timerAt = now + delay;
       try {
-        timer =
-            manager.scheduler.schedule(
-                () -> onTimer(seq), Math.max(0, at - now), TimeUnit.NANOSECONDS);
+        timer = manager.scheduler.schedule(() -> onTimer(seq), delay, TimeUnit.NANOSECONDS);
       } catch (RejectedExecutionException e) {
         timer = null; // the manager is closing; close() takes over
-        timerAt = NONE;
       }
     }
+  }
+
+  /**
+   * Like {@link #scheduleNext}, but also for a deadline that moved later or went away: replaces a
+   * timer entry that would fire too early, or cancels it. Keeps idle streams free of timer entries
+   * they no longer need.
+   */
+  private void retime(long now) {
+    long delay = nextDelay(now);
+    synchronized (this) {
+      if (timer != null && (delay < 0 || timerAt - now < delay)) {
+        timer.cancel(false);
+        timer = null;
+      }
+    }
+    scheduleNext(now);
   }
 
   private void onTimer(long seq) {
     synchronized (this) {
       if (seq == timerSeq) {
         timer = null;
-        timerAt = NONE;
       }
     }
     long now = ticker.read();
@@ -720,10 +899,16 @@ final class DefaultStream implements StreamHandle, TokenSink {
         terminate(S_TIMED_OUT, expired, null);
         return;
       }
+      long blocked = blockedSince;
+      if (blocked != NONE
+          && manager.slowReaderTimeoutNanos != 0
+          && now - blocked >= manager.slowReaderTimeoutNanos) {
+        cutSlowReaders(now);
+      }
     } else {
-      long sd = stopDeadline;
-      if (sd != NONE && now - sd >= 0) {
-        stopDeadline = NONE;
+      long aborted = abortedNanos;
+      if (aborted != NONE && now - aborted >= manager.stopTimeoutNanos) {
+        abortedNanos = NONE;
         manager.reportIgnoredCancellation(this);
       }
       long end = endNanos;
@@ -754,56 +939,62 @@ final class DefaultStream implements StreamHandle, TokenSink {
     long since = noReaderSince;
     if (m.noReaderTimeoutNanos != 0
         && since != NONE
-        && reader == null
+        && readers.length == 0
         && now - since >= m.noReaderTimeoutNanos) {
       return "no reader attached for " + Duration.ofNanos(m.noReaderTimeoutNanos);
     }
     return null;
   }
 
-  /** The earliest time something about this stream may change by itself; NONE if never. */
-  private long nextDeadline() {
+  /**
+   * Nanoseconds from {@code now} until something about this stream may change by itself (0 if
+   * overdue), or -1 if nothing will. Computed as {@code timeout - elapsed}: both are non-negative
+   * longs, so even a timeout of 290 years cannot overflow.
+   */
+  private long nextDelay(long now) {
     DefaultStreamManager m = manager;
-    long at = NONE;
+    long delay = -1;
     if (statusOf(tail) == S_RUNNING) {
       if (m.deadlineNanos != 0) {
-        at = earliest(at, submitNanos, m.deadlineNanos);
+        delay = sooner(delay, now, submitNanos, m.deadlineNanos);
       }
       long start = startNanos;
       if (m.firstTokenTimeoutNanos != 0 && start != NONE && firstTokenNanos == NONE) {
-        at = earliest(at, start, m.firstTokenTimeoutNanos);
+        delay = sooner(delay, now, start, m.firstTokenTimeoutNanos);
       }
       long last = (long) LAST_TOKEN.getOpaque(this);
       if (m.idleTimeoutNanos != 0 && last != NONE) {
-        at = earliest(at, last, m.idleTimeoutNanos);
+        delay = sooner(delay, now, last, m.idleTimeoutNanos);
       }
       long since = noReaderSince;
-      if (m.noReaderTimeoutNanos != 0 && since != NONE) {
-        at = earliest(at, since, m.noReaderTimeoutNanos);
+      // Same condition as expiredTimeout(): a detach racing an attach may leave a stale
+      // noReaderSince behind while a reader is attached, and a due-but-not-expired deadline
+      // would re-arm the timer with delay 0 forever.
+      if (m.noReaderTimeoutNanos != 0 && since != NONE && readers.length == 0) {
+        delay = sooner(delay, now, since, m.noReaderTimeoutNanos);
+      }
+      long blocked = blockedSince;
+      if (m.slowReaderTimeoutNanos != 0 && blocked != NONE) {
+        delay = sooner(delay, now, blocked, m.slowReaderTimeoutNanos);
       }
     } else {
-      long sd = stopDeadline;
-      if (sd != NONE) {
-        at = earliest(at, sd, 0);
+      long aborted = abortedNanos;
+      if (aborted != NONE) {
+        delay = sooner(delay, now, aborted, m.stopTimeoutNanos);
       }
       long end = endNanos;
       if (end != NONE && removed == 0) {
-        at = earliest(at, end, m.retentionNanos);
+        delay = sooner(delay, now, end, m.retentionNanos);
       }
     }
-    return at;
+    return delay;
   }
 
-  /**
-   * min(at, base + delay) in ticker time, compared by differences as with {@link System#nanoTime()}.
-   * Delays are capped at 2^61 ns (73 years), which keeps every difference representable.
-   */
-  private static long earliest(long at, long base, long delay) {
-    long candidate = base + Math.min(delay, MAX_DELAY);
-    return at == NONE || candidate - at < 0 ? candidate : at;
+  /** min(delay, what is left of {@code timeout} started at {@code since}); -1 means none yet. */
+  private static long sooner(long delay, long now, long since, long timeout) {
+    long left = Math.max(0, timeout - Math.max(0, now - since));
+    return delay < 0 ? left : Math.min(delay, left);
   }
-
-  private static final long MAX_DELAY = 1L << 61;
 
   // ------------------------------------------------------------------ helpers
 
@@ -812,18 +1003,13 @@ final class DefaultStream implements StreamHandle, TokenSink {
   }
 
   static Status toStatus(int status) {
-    switch (status) {
-      case S_CANCELLED:
-        return Status.CANCELLED;
-      case S_COMPLETED:
-        return Status.COMPLETED;
-      case S_FAILED:
-        return Status.FAILED;
-      case S_TIMED_OUT:
-        return Status.TIMED_OUT;
-      default:
-        throw new IllegalStateException("no outcome for status " + status);
-    }
+    return switch (status) {
+      case S_CANCELLED -> Status.CANCELLED;
+      case S_COMPLETED -> Status.COMPLETED;
+      case S_FAILED -> Status.FAILED;
+      case S_TIMED_OUT -> Status.TIMED_OUT;
+      default -> throw new IllegalStateException("no outcome for status " + status);
+    };
   }
 
   long tokenCount() {
@@ -854,8 +1040,10 @@ final class DefaultStream implements StreamHandle, TokenSink {
   // ------------------------------------------------------------------ VarHandles
 
   private static final VarHandle TAIL;
-  private static final VarHandle GATE;
-  private static final VarHandle READER;
+  private static final VarHandle READERS;
+  private static final VarHandle PRODUCER_WAITER;
+  private static final VarHandle OUTCOME;
+  private static final VarHandle FLOOR;
   private static final VarHandle WORKER;
   private static final VarHandle REMOVED;
   private static final VarHandle HOOKS;
@@ -865,8 +1053,10 @@ final class DefaultStream implements StreamHandle, TokenSink {
     try {
       MethodHandles.Lookup l = MethodHandles.lookup();
       TAIL = l.findVarHandle(DefaultStream.class, "tail", long.class);
-      GATE = l.findVarHandle(DefaultStream.class, "gate", long.class);
-      READER = l.findVarHandle(DefaultStream.class, "reader", DefaultReader.class);
+      READERS = l.findVarHandle(DefaultStream.class, "readers", DefaultReader[].class);
+      PRODUCER_WAITER = l.findVarHandle(DefaultStream.class, "producerWaiter", Thread.class);
+      OUTCOME = l.findVarHandle(DefaultStream.class, "outcome", CompletableFuture.class);
+      FLOOR = l.findVarHandle(DefaultStream.class, "floor", long.class);
       WORKER = l.findVarHandle(DefaultStream.class, "worker", int.class);
       REMOVED = l.findVarHandle(DefaultStream.class, "removed", int.class);
       HOOKS = l.findVarHandle(DefaultStream.class, "hooks", HookNode.class);

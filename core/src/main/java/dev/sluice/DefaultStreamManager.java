@@ -57,9 +57,12 @@ final class DefaultStreamManager implements StreamManager {
   final long stopTimeoutNanos;
   final boolean removeOnDelivery;
   final DetachPolicy detachPolicy;
+  final long slowReaderTimeoutNanos;
+  final SlowReaderPolicy slowReaderPolicy;
   final Ticker ticker;
   final ScheduledExecutorService scheduler;
   private final Executor executor;
+  final Executor deliveryExecutor;
   private final @Nullable ExecutorService ownedExecutor;
   private final @Nullable ScheduledExecutorService ownedScheduler;
   private final StreamListener listener;
@@ -104,6 +107,8 @@ final class DefaultStreamManager implements StreamManager {
     stopTimeoutNanos = b.stopTimeoutNanos;
     removeOnDelivery = b.removeOnDelivery;
     detachPolicy = b.detachPolicy;
+    slowReaderTimeoutNanos = b.slowReaderTimeoutNanos;
+    slowReaderPolicy = b.slowReaderPolicy;
     ticker = b.ticker;
     listener = b.listener;
     Executor userExecutor = b.executor;
@@ -111,10 +116,12 @@ final class DefaultStreamManager implements StreamManager {
       executor = userExecutor;
       ownedExecutor = null;
     } else {
-      ExecutorService owned = Workers.newDefaultExecutor(maxRunning);
+      Executor owned = Workers.newDefaultExecutor(maxRunning);
       executor = owned;
-      ownedExecutor = owned;
+      ownedExecutor = owned instanceof ExecutorService service ? service : null;
     }
+    Executor userDelivery = b.deliveryExecutor;
+    deliveryExecutor = userDelivery != null ? userDelivery : Workers.deliveryExecutor();
     ScheduledExecutorService userScheduler = b.scheduler;
     if (userScheduler != null) {
       scheduler = userScheduler;
@@ -293,22 +300,14 @@ final class DefaultStreamManager implements StreamManager {
   }
 
   void onTerminal(DefaultStream s, StreamOutcome o) {
-    switch (o.status()) {
-      case COMPLETED:
-        completed.increment();
-        break;
-      case CANCELLED:
-        cancelled.increment();
-        break;
-      case FAILED:
-        failed.increment();
-        break;
-      case TIMED_OUT:
-        timedOut.increment();
-        break;
-      default:
-        throw new IllegalStateException("unknown status " + o.status());
-    }
+    LongAdder byStatus =
+        switch (o.status()) {
+          case COMPLETED -> completed;
+          case CANCELLED -> cancelled;
+          case FAILED -> failed;
+          case TIMED_OUT -> timedOut;
+        };
+    byStatus.increment();
     endedTokens.add(o.tokens());
     retained.increment();
     if (s.queued) { // racy pre-check; confirmed under the lock

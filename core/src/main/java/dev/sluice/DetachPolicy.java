@@ -1,6 +1,9 @@
 package dev.sluice;
 
-/** What happens to a stream when its reader closes before receiving the terminal event. */
+/**
+ * What happens to a stream when its last attached reader goes away before receiving the terminal
+ * event (closed, or cut off as too slow). Readers that leave while others stay change nothing.
+ */
 public enum DetachPolicy {
   /**
    * Cancel the stream: the client went away, so stop paying for tokens. The default, and the seed

@@ -3,6 +3,7 @@ package dev.sluice;
 import java.time.Duration;
 import java.util.Optional;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.Flow;
 
 /**
  * One stream: its identity, its state machine, and the way to read it.
@@ -57,31 +58,50 @@ public interface StreamHandle {
   CompletionStage<StreamOutcome> outcome();
 
   /**
-   * Attaches a reader that starts at the first event.
+   * Attaches a new reader that starts at the first event.
    *
-   * <p>Works while the stream runs and after it ended, as long as the stream's manager retains it: a
-   * stream cancelled before anyone read it still yields its tokens and then its {@code CANCELLED}
-   * terminal event.
+   * <p>Any number of readers may be attached, each with its own cursor (fan-out): a late reader
+   * replays what the stream still retains, so identical requests can share one upstream call. Works
+   * while the stream runs and after it ended, as long as its manager retains it: a stream cancelled
+   * before anyone read it still yields its tokens and then its {@code CANCELLED} terminal event.
    *
    * @return a reader; close it to detach
-   * @throws IllegalStateException if another reader is attached
    * @throws EventsDroppedException if the first events are no longer retained
    */
   StreamReader attach();
 
   /**
-   * Attaches a reader that resumes after {@code lastSequence}, the last sequence number a previous
-   * reader saw (0 starts at the beginning).
+   * Attaches a new reader that resumes after {@code lastSequence}, the last sequence number a
+   * previous reader saw (0 starts at the beginning).
    *
    * @param lastSequence the last sequence number already seen; 0 to start at the beginning
    * @return a reader positioned after {@code lastSequence}
-   * @throws IllegalArgumentException if {@code lastSequence} is negative or beyond the last event
-   * @throws IllegalStateException if another reader is attached
+   * @throws IllegalArgumentException if {@code lastSequence} is negative, beyond the last token of a
+   *     running stream, or at or beyond the terminal event of an ended one (nothing follows it)
    * @throws EventsDroppedException if events after {@code lastSequence} are no longer retained
    */
   StreamReader attach(long lastSequence);
 
-  /** Time from the source starting to its first token; empty until a token is sent. */
+  /**
+   * A {@link Flow.Publisher} view of this stream, for reactive frameworks (Reactor's {@code
+   * JdkFlowAdapter}, Mutiny, Vert.x, Spring WebFlux). Verified with the Reactive Streams TCK.
+   *
+   * <p>Each subscriber is a reader attached at the first event (so the same rules apply: fan-out,
+   * retention, slow readers). {@code onNext} carries {@link StreamEvent.Token}s, and {@link
+   * StreamEvent.Gap}s under {@link SlowReaderPolicy#SKIP}; the end is {@code onComplete} when the
+   * stream COMPLETED, else {@code onError} with a {@link StreamEndedException} holding the terminal
+   * (or {@link StreamEvent.Detached}) event, so that CANCELLED, FAILED and TIMED_OUT stay distinct.
+   *
+   * <p>Delivery is demand-driven ({@code request(n)}) and runs on the manager's delivery executor;
+   * no thread waits for a subscriber. {@code Subscription.cancel()} detaches the reader: with
+   * {@link DetachPolicy#CANCEL}, the last subscriber leaving cancels the stream.
+   */
+  Flow.Publisher<StreamEvent> publisher();
+
+  /**
+   * Time from the source starting to its first token; empty until a token is sent. Present for
+   * anyone who has received the first token.
+   */
   Optional<Duration> timeToFirstToken();
 
   /**

@@ -112,8 +112,11 @@ public interface StreamManager extends AutoCloseable {
     long stopTimeoutNanos = Duration.ofSeconds(5).toNanos();
     boolean removeOnDelivery = true;
     DetachPolicy detachPolicy = DetachPolicy.CANCEL;
+    long slowReaderTimeoutNanos;
+    SlowReaderPolicy slowReaderPolicy = SlowReaderPolicy.DETACH;
     @Nullable Executor executor;
     @Nullable ScheduledExecutorService scheduler;
+    @Nullable Executor deliveryExecutor;
     Ticker ticker = Ticker.system();
     StreamListener listener = new StreamListener() {};
 
@@ -157,8 +160,10 @@ public interface StreamManager extends AutoCloseable {
     }
 
     /**
-     * Delivered tokens kept so that a reader can resume from an earlier sequence number; 0 keeps
-     * none. Default 64. The buffer is allocated on the first token, rounded up to a power of two.
+     * Delivered tokens kept so that a reader can resume from an earlier sequence number, or a late
+     * reader can replay from the start; 0 keeps none. Default 64. The ring (buffer plus window) is
+     * allocated on the first token, rounded up to a power of two; after the stream ends, all but one
+     * of its slots are replayable (a send refused at the end may have written the last one).
      */
     public Builder replayWindow(int replayWindow) {
       if (replayWindow < 0 || replayWindow > MAX_BUFFER) {
@@ -221,6 +226,22 @@ public interface StreamManager extends AutoCloseable {
     }
 
     /**
+     * How long one slow reader may hold the producer back (the buffer full because of it) before
+     * {@link #slowReaderPolicy} applies to it. Default none: readers hold the producer back as long
+     * as they are attached, which is the right choice for a single reader.
+     */
+    public Builder slowReaderTimeout(Duration slowReaderTimeout) {
+      this.slowReaderTimeoutNanos = nanos("slowReaderTimeout", slowReaderTimeout, false);
+      return this;
+    }
+
+    /** What happens to a reader past the slow-reader timeout. Default {@link SlowReaderPolicy#DETACH}. */
+    public Builder slowReaderPolicy(SlowReaderPolicy slowReaderPolicy) {
+      this.slowReaderPolicy = requireNonNull(slowReaderPolicy, "slowReaderPolicy");
+      return this;
+    }
+
+    /**
      * How long a source may take to return after its stream was cancelled or timed out, and how long
      * {@link StreamManager#close()} waits for sources, before they are reported as ignoring
      * cancellation. Default 5 s.
@@ -246,6 +267,17 @@ public interface StreamManager extends AutoCloseable {
      */
     public Builder scheduler(ScheduledExecutorService scheduler) {
       this.scheduler = requireNonNull(scheduler, "scheduler");
+      return this;
+    }
+
+    /**
+     * Runs the deliveries of {@link StreamHandle#publisher()} to subscribers. Default: a virtual
+     * thread per delivery burst on JDK 21+; on 17 the common fork-join pool when it has more than
+     * one thread, else a daemon thread per burst (as {@link java.util.concurrent.SubmissionPublisher}
+     * does). Never the worker executor: a subscriber must not wait behind the producers it unblocks.
+     */
+    public Builder deliveryExecutor(Executor deliveryExecutor) {
+      this.deliveryExecutor = requireNonNull(deliveryExecutor, "deliveryExecutor");
       return this;
     }
 

@@ -31,7 +31,10 @@ final class FakeTime extends AbstractExecutorService implements ScheduledExecuto
   /** Moves time forward and runs every task that became due, in order. */
   void advance(Duration d) {
     long target = now.get() + d.toNanos();
-    for (; ; ) {
+    for (int ran = 0; ; ran++) {
+      if (ran > 100_000) {
+        throw new AssertionError("timers keep re-arming at " + now.get() + ": a busy timer loop");
+      }
       Task next;
       synchronized (this) {
         next = tasks.peek();
