@@ -765,6 +765,9 @@ final class DefaultStream implements StreamHandle, TokenSink {
     }
     wakeProducer();
 
+    if (status == S_CANCELLED) {
+      log.debug("stream {} cancelled: {}", id, message);
+    }
     boolean abort = status == S_CANCELLED || status == S_TIMED_OUT;
     if (abort) {
       // The source may still run: stop its upstream work and wake it.
@@ -826,7 +829,9 @@ final class DefaultStream implements StreamHandle, TokenSink {
       return false;
     }
     synchronized (this) {
-      if (timer != null) {
+      // Keep the timer while a stop check is pending: a source that ignores cancellation must be
+      // reported even when its stream's terminal event was delivered (and it left) first.
+      if (timer != null && abortedNanos == NONE) {
         timer.cancel(false);
         timer = null;
         timerAt = NONE;
@@ -854,7 +859,7 @@ final class DefaultStream implements StreamHandle, TokenSink {
     }
     synchronized (this) {
       // Compare remaining delays, not absolute times: differences never overflow.
-      if (removed != 0 || (timer != null && timerAt - now <= delay)) {
+      if ((removed != 0 && abortedNanos == NONE) || (timer != null && timerAt - now <= delay)) {
         return;
       }
       if (timer != null) {
@@ -865,7 +870,15 @@ final class DefaultStream implements StreamHandle, TokenSink {
       try {
         timer = manager.scheduler.schedule(() -> onTimer(seq), delay, TimeUnit.NANOSECONDS);
       } catch (RejectedExecutionException e) {
-        timer = null; // the manager is closing; close() takes over
+        timer = null;
+        if (!manager.closing()) { // while closing, close() takes over; otherwise timers are lost
+          log.warn(
+              "stream {}: the scheduler rejected its timer, so its timeouts and retention will not"
+                  + " run: was {} shut down while the manager is open?",
+              id,
+              manager.scheduler,
+              e);
+        }
       }
     }
   }
@@ -912,8 +925,8 @@ final class DefaultStream implements StreamHandle, TokenSink {
         manager.reportIgnoredCancellation(this);
       }
       long end = endNanos;
-      if (end != NONE && now - end >= manager.retentionNanos && tryRemove(true)) {
-        return;
+      if (end != NONE && now - end >= manager.retentionNanos) {
+        tryRemove(true); // and go on: a stop check may still be pending
       }
     }
     scheduleNext(now);

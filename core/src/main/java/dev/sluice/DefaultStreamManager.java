@@ -77,6 +77,8 @@ final class DefaultStreamManager implements StreamManager {
   private final ArrayDeque<DefaultStream> queue = new ArrayDeque<>();
   private int running;
   private boolean closed;
+  /** A lock-free copy of {@code closed}, for the timer path (which holds a stream's monitor). */
+  private volatile boolean closing;
 
   // ---- counters ----
   private final LongAdder submitted = new LongAdder();
@@ -390,6 +392,7 @@ final class DefaultStreamManager implements StreamManager {
         return;
       }
       closed = true;
+      closing = true;
       notFull.signalAll();
     } finally {
       admission.unlock();
@@ -440,6 +443,10 @@ final class DefaultStreamManager implements StreamManager {
     if (interrupted) {
       Thread.currentThread().interrupt();
     }
+  }
+
+  boolean closing() {
+    return closing;
   }
 
   boolean isClosed() {

@@ -201,7 +201,7 @@ final class StreamPublisher implements Flow.Publisher<StreamEvent> {
             return;
           }
         }
-      } catch (RuntimeException e) {
+      } catch (Throwable e) {
         if (!cancelled) {
           log.warn("stream {}: subscriber threw; cancelling its subscription", stream.id, e);
         }
@@ -222,7 +222,7 @@ final class StreamPublisher implements Flow.Publisher<StreamEvent> {
       done = true;
       try {
         s.onError(error);
-      } catch (RuntimeException e) {
+      } catch (Throwable e) {
         log.warn("stream {}: subscriber's onError threw", stream.id, e);
       }
       release();

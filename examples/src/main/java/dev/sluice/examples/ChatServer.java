@@ -81,10 +81,11 @@ public final class ChatServer implements AutoCloseable {
    * first token carry 0; the time-to-first-token info carries the token it follows (1); an error event before the terminal
    * carries terminal - 1, so a client that lost the final info event still gets it on resume.
    *
-   * Only one reader may be attached to a stream at a time. A reconnect often arrives before the server
-   * has noticed that the old connection is dead. Under KEEP_RUNNING the new connection takes over: the
-   * old reader is closed (which only detaches it) and the new one attaches. Under CANCEL closing the
-   * old reader would cancel the stream, so the new request gets 409 and may retry.
+   * A stream may have several readers (fan-out), so a reconnect simply attaches. It often arrives
+   * before the server has noticed that the old connection is dead, so the newest connection takes
+   * over: it attaches first and then closes the older connection's reader, which stops that dead
+   * connection from holding the producer back. The stream never drops to zero readers on the way,
+   * so this is safe under either detach policy.
    *
    * Streams ended are kept for the retention period (the manager is built with removeOnDelivery off by
    * Main), so a late /cancel gets 409 with the real status rather than 404, and a client that lost
@@ -423,13 +424,6 @@ public final class ChatServer implements AutoCloseable {
     } catch (IllegalArgumentException e) {
       error(ex, 400, "cannot resume: " + e.getMessage());
       return;
-    } catch (IllegalStateException e) {
-      error(ex, 409, "stream already has a reader attached; retry when that connection has closed");
-      return;
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      error(ex, 503, "server is shutting down");
-      return;
     }
     StreamSession session = new StreamSession(reader);
     sessions.put(handle.id(), session);
@@ -535,34 +529,14 @@ public final class ChatServer implements AutoCloseable {
     }
   }
 
-  private StreamReader attach(StreamHandle handle, long last) throws InterruptedException {
-    try {
-      return handle.attach(last);
-    } catch (EventsDroppedException e) {
-      throw e;
-    } catch (IllegalStateException e) {
-      if (options.detachPolicy() != DetachPolicy.KEEP_RUNNING) {
-        throw e;
-      }
+  /** Attaches a reader for a (re)connection; the newest connection of a stream takes over. */
+  private StreamReader attach(StreamHandle handle, long last) {
+    StreamReader reader = handle.attach(last);
+    StreamSession old = sessions.get(handle.id());
+    if (old != null) {
+      old.reader.close(); // after attaching: the stream never has zero readers on the way
     }
-    // KEEP_RUNNING: this reconnect takes over from the older connection, which is likely dead.
-    long deadline = System.nanoTime() + TAKEOVER_WAIT.toNanos();
-    while (true) {
-      StreamSession old = sessions.get(handle.id());
-      if (old != null) {
-        old.reader.close();
-      }
-      try {
-        return handle.attach(last);
-      } catch (EventsDroppedException e) {
-        throw e;
-      } catch (IllegalStateException e) {
-        if (System.nanoTime() > deadline) {
-          throw e;
-        }
-      }
-      Thread.sleep(10);
-    }
+    return reader;
   }
 
   // ------------------------------------------------------------------ helpers
