@@ -46,11 +46,7 @@ class BlockedProducerTest {
                 throw e;
               }
             });
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
-    while (producer.get() == null && System.nanoTime() < deadline) {
-      Thread.sleep(1);
-    }
-    awaitParked(producer.get());
+    awaitParked(producer);
     return h;
   }
 
@@ -124,10 +120,7 @@ class BlockedProducerTest {
                 done.countDown();
               }
             });
-    while (producer.get() == null) {
-      Thread.sleep(1);
-    }
-    awaitParked(producer.get());
+    awaitParked(producer);
     producer.get().interrupt();
     assertThat(done.await(5, TimeUnit.SECONDS)).isTrue();
     StreamOutcome o = outcome(h);

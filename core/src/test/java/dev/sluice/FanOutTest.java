@@ -130,10 +130,7 @@ class FanOutTest {
     for (int i = 0; i < 4; i++) {
       fast.next();
     }
-    while (producer.get() == null) {
-      Thread.sleep(1);
-    }
-    awaitParked(producer.get());
+    awaitParked(producer);
     time.advance(Duration.ofMinutes(5));
     assertThat(fast.poll(Duration.ofMillis(20))).isNull(); // held back by `slow`, as it should be
     assertThat(slow.next().sequence()).isEqualTo(1);
@@ -158,10 +155,7 @@ class FanOutTest {
     for (int i = 0; i < 5; i++) {
       fast.next();
     }
-    while (producer.get() == null) {
-      Thread.sleep(1);
-    }
-    awaitParked(producer.get());
+    awaitParked(producer);
     time.advance(Duration.ofSeconds(4));
     assertThat(h.state()).isEqualTo(StreamHandle.State.RUNNING);
     time.advance(Duration.ofSeconds(1));
@@ -203,10 +197,7 @@ class FanOutTest {
     for (int i = 0; i < 4; i++) {
       fast.next();
     }
-    while (producer.get() == null) {
-      Thread.sleep(1);
-    }
-    awaitParked(producer.get()); // 4 sent, 5th waits for `slow`
+    awaitParked(producer); // 4 sent, 5th waits for `slow`
     time.advance(Duration.ofSeconds(5));
     for (int i = 0; i < 4; i++) {
       fast.next(); // tokens 5..8 flow once `slow` no longer holds the producer
@@ -234,10 +225,7 @@ class FanOutTest {
               TestStreams.counting(50).run(sink);
             });
     StreamReader only = h.attach();
-    while (producer.get() == null) {
-      Thread.sleep(1);
-    }
-    awaitParked(producer.get());
+    awaitParked(producer);
     time.advance(Duration.ofSeconds(5));
     StreamOutcome o = outcome(h);
     assertThat(o.status()).isEqualTo(Status.CANCELLED);

@@ -76,7 +76,25 @@ final class TestStreams {
     return h.outcome().toCompletableFuture().get(5, TimeUnit.SECONDS);
   }
 
-  /** Waits (bounded) until the producer of {@code h} is parked: the buffer is full. */
+  /**
+   * Waits (bounded) until a source has stored its thread in {@code producer} and that thread is
+   * parked: blocked in send on a full buffer, or waiting upstream.
+   */
+  static Thread awaitParked(java.util.concurrent.atomic.AtomicReference<Thread> producer)
+      throws InterruptedException {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+    while (producer.get() == null) {
+      if (System.nanoTime() > deadline) {
+        throw new AssertionError("the source did not start within 5 s");
+      }
+      Thread.sleep(1);
+    }
+    Thread t = producer.get();
+    awaitParked(t);
+    return t;
+  }
+
+  /** Waits (bounded) until {@code t} is parked. */
   static void awaitParked(Thread t) throws InterruptedException {
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
     while (t.getState() != Thread.State.WAITING && t.getState() != Thread.State.TIMED_WAITING) {
