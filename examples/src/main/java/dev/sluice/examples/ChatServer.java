@@ -81,11 +81,13 @@ public final class ChatServer implements AutoCloseable {
    * first token carry 0; the time-to-first-token info carries the token it follows (1); an error event before the terminal
    * carries terminal - 1, so a client that lost the final info event still gets it on resume.
    *
-   * A stream may have several readers (fan-out), so a reconnect simply attaches. It often arrives
-   * before the server has noticed that the old connection is dead, so the newest connection takes
-   * over: it attaches first and then closes the older connection's reader, which stops that dead
-   * connection from holding the producer back. The stream never drops to zero readers on the way,
-   * so this is safe under either detach policy.
+   * A reconnect often arrives before the server has noticed that the old connection is dead. Under
+   * KEEP_RUNNING the newest connection takes over: it attaches (streams allow several readers) and
+   * then closes the older connection's reader, so a dead connection stops holding the producer
+   * back. Under CANCEL a disconnect must cancel the stream (the seed's problem #1), whatever the
+   * timing of a reconnect, so a second connection gets 409 while the first is open and retries: once
+   * the server notices the old connection is gone, the stream is cancelled and the retry reads the
+   * final "cancelled" event.
    *
    * Streams ended are kept for the retention period (the manager is built with removeOnDelivery off by
    * Main), so a late /cancel gets 409 with the real status rather than 404, and a client that lost
@@ -412,6 +414,11 @@ public final class ChatServer implements AutoCloseable {
       ex.close();
       return;
     }
+    if (options.detachPolicy() == DetachPolicy.CANCEL && sessions.containsKey(handle.id())) {
+      error(ex, 409, "stream already has a reader on another connection; with --detach cancel that"
+          + " connection must close first (its disconnect cancels the stream): retry");
+      return;
+    }
     StreamReader reader;
     try {
       reader = attach(handle, last);
@@ -529,11 +536,11 @@ public final class ChatServer implements AutoCloseable {
     }
   }
 
-  /** Attaches a reader for a (re)connection; the newest connection of a stream takes over. */
+  /** Attaches a reader for a (re)connection; under KEEP_RUNNING the newest connection takes over. */
   private StreamReader attach(StreamHandle handle, long last) {
     StreamReader reader = handle.attach(last);
     StreamSession old = sessions.get(handle.id());
-    if (old != null) {
+    if (old != null && options.detachPolicy() == DetachPolicy.KEEP_RUNNING) {
       old.reader.close(); // after attaching: the stream never has zero readers on the way
     }
     return reader;
