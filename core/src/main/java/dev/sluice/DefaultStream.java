@@ -58,12 +58,14 @@ final class DefaultStream implements StreamHandle, TokenSink {
    * emitting it is one volatile write, so it never blocks and never fails for lack of room (seed bug
    * #3, the muted messenger). It is also the outcome every observer reads, so they all agree.
    *
-   * Blocking uses park/unpark with a waiter field per side. Each side publishes its waiter (volatile
-   * write) and then re-reads the other side's word; the other side writes its word (CAS, a full fence)
-   * and then reads the waiter. Under sequential consistency of volatile accesses one of them sees the
-   * other, so no wake-up is lost (Dekker). Every release path -- cancel, detach, timeout, close --
-   * goes through terminate(), which seals the tail and unparks both waiters (seed bug #1, zombie
-   * writers).
+   * Blocking spins briefly, then parks, with a waiter field for the producer and one per reader. A
+   * side publishes its waiter (volatile write) and then re-reads the other side's word; the other side
+   * writes its word (a CAS, a full fence) and then reads the waiter. Under sequential consistency of
+   * volatile accesses one of them sees the other, so no wake-up is lost (Dekker). A waker claims the
+   * waiter by CAS before unparking, so one park costs one unpark; a reader wakes a parked producer only
+   * once half the buffer is free. Every way a stream ends -- cancel, the last reader detaching under
+   * CANCEL, a timeout, close -- goes through terminate(), which seals the tail and unparks the producer
+   * and every reader (seed bug #1, zombie writers).
    *
    * Cleanup (seed bug #2): the worker never touches the registry. Removal is decided by one CAS on
    * `removed`, between the reader that receives the terminal event and the retention timer.
@@ -203,7 +205,7 @@ final class DefaultStream implements StreamHandle, TokenSink {
   /** Written per token with opaque mode, only when an idle timeout is configured. */
   @SuppressWarnings("UnusedVariable") // accessed through LAST_TOKEN only
   private long lastTokenNanos = NONE;
-  /** When the reader went away (or submit); NONE while a reader is attached. */
+  /** When the last reader went away (or submit); NONE while a reader is attached. */
   private volatile long noReaderSince;
   private volatile long endNanos = NONE;
   /** When the stream was aborted while its source ran; NONE unless a stop check is pending. */
@@ -662,7 +664,7 @@ final class DefaultStream implements StreamHandle, TokenSink {
     wakeProducer();
   }
 
-  /** Called by the reader that received the terminal event. */
+  /** Called by each reader that receives the terminal event. */
   void terminalDelivered() {
     if (manager.removeOnDelivery) {
       tryRemove(false);
