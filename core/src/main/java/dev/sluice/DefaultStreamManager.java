@@ -76,9 +76,8 @@ final class DefaultStreamManager implements StreamManager {
   private final Condition allReturned = admission.newCondition();
   private final ArrayDeque<DefaultStream> queue = new ArrayDeque<>();
   private int running;
-  private boolean closed;
-  /** A lock-free copy of {@code closed}, for the timer path (which holds a stream's monitor). */
-  private volatile boolean closing;
+  /** Written under the lock; volatile so that the timer path can read it without the lock. */
+  private volatile boolean closed;
 
   // ---- counters ----
   private final LongAdder submitted = new LongAdder();
@@ -392,7 +391,6 @@ final class DefaultStreamManager implements StreamManager {
         return;
       }
       closed = true;
-      closing = true;
       notFull.signalAll();
     } finally {
       admission.unlock();
@@ -445,17 +443,9 @@ final class DefaultStreamManager implements StreamManager {
     }
   }
 
+  /** Whether close() has begun; lock-free, for the timer path (which holds a stream's monitor). */
   boolean closing() {
-    return closing;
-  }
-
-  boolean isClosed() {
-    admission.lock();
-    try {
-      return closed;
-    } finally {
-      admission.unlock();
-    }
+    return closed;
   }
 
   @Override

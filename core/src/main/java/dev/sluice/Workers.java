@@ -52,11 +52,6 @@ final class Workers {
     return task -> f.newThread(task).start();
   }
 
-  /** Whether this JVM offers virtual threads (JDK 21+). */
-  static boolean virtualThreadsAvailable() {
-    return VIRTUAL_FACTORY != null;
-  }
-
   static ThreadFactory daemonFactory(String prefix) {
     AtomicInteger n = new AtomicInteger();
     return r -> {
