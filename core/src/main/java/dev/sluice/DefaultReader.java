@@ -19,11 +19,21 @@ final class DefaultReader implements StreamReader {
    *
    * The reader's `cursor` is its gating position: the producer never writes more than bufferSize
    * tokens past the smallest cursor of the attached readers, so the slots after a cursor are intact
-   * while the cursor stays. The reader delivers token c+1 by reading its slot and then CASing the
-   * cursor from c to c+1. Everything else that moves a cursor also CASes it -- close() and a
-   * DETACH cut set it to GONE (no longer gating), a SKIP cut moves it ahead -- so if the reader's
-   * CAS succeeds, nobody released the slot before the reader read it, and if it fails, the reader
-   * re-evaluates without returning what it read. No reader ever returns an overwritten token.
+   * while the cursor stays (TokenRing). The reader delivers token c+1 by reading its slot and then
+   * CASing the cursor from c to c+1. Everything else that moves a cursor also CASes it -- close()
+   * and a DETACH cut set it to GONE (no longer gating), a SKIP cut moves it ahead -- so if the
+   * reader's CAS succeeds, nobody released the slot before the reader read it, and if it fails, the
+   * reader re-evaluates without returning what it read. No reader ever returns an overwritten token.
+   *
+   * A DETACH cut decided while the stream runs may land after it ended (the timer read RUNNING, then
+   * a terminator won). The cutter marks the reader CUTTING, moves the cursor to GONE and re-reads the
+   * tail: still running, the cut stands (CUT: the reader gets Detached); ended, and every token after
+   * the cursor still intact, it is undone (the reader goes on to its tokens and terminal). A reader
+   * that finds itself CUTTING waits for the verdict; the cutter wakes it.
+   *
+   * Waiting: the reader publishes its waiter and then looks for an event once more before parking;
+   * everything that can make an event ready (a publish, the terminal, a cut, close) writes its word
+   * first and then wakes the reader (TokenRing pair C).
    *
    * Fields other than the volatile ones belong to the reading thread (one at a time, per contract).
    */
@@ -31,7 +41,14 @@ final class DefaultReader implements StreamReader {
   /** Cursor value of a reader that no longer holds the producer back: closed, cut or finished. */
   static final long GONE = Long.MAX_VALUE;
 
+  /** Cut states. */
+  private static final int UNCUT = 0;
+
+  private static final int CUTTING = 1;
+  private static final int CUT = 2;
+
   private final DefaultStream stream;
+  private final TokenRing ring;
 
   /**
    * The gating position. Moves by CAS only:
@@ -39,18 +56,25 @@ final class DefaultReader implements StreamReader {
    * <pre>
    * c -> c + 1     the reader delivered token c + 1
    * c -> n > c     a SKIP cut moved it to the newest token n (the reader reports a Gap)
-   * c -> GONE      close(), a DETACH cut, or the terminal event delivered
+   * c -> GONE      close(), a DETACH cut, the terminal delivered, or a failed attach
+   * GONE -> c      a DETACH cut undone because the stream had ended (see the notes)
    * </pre>
    */
   private volatile long cursor;
 
+  /** Set once the attach validated this reader: from then on it counts for the detach policy. */
+  private volatile boolean validated;
+
   /** The thread parked in poll, or null. */
-  volatile @Nullable Thread waiter;
+  private volatile @Nullable Thread waiter;
 
   /** Called instead of unparking, for a demand-driven (Flow) reader; null for a blocking one. */
   private final @Nullable Runnable signal;
 
-  /** Why a DETACH cut ended this reader; written before the cursor becomes GONE. */
+  /** UNCUT -> CUTTING -> CUT, or CUTTING -> UNCUT when undone; written by the cutter. */
+  private volatile int cutState;
+
+  /** Why a DETACH cut ended this reader; written before CUTTING. */
   private volatile @Nullable String cutReason;
 
   /** Set by close(), from any thread. */
@@ -65,8 +89,9 @@ final class DefaultReader implements StreamReader {
   /** Whether the last event was returned. Reading thread. */
   private boolean finished;
 
-  DefaultReader(DefaultStream stream, long lastSequence, @Nullable Runnable signal) {
+  DefaultReader(DefaultStream stream, TokenRing ring, long lastSequence, @Nullable Runnable signal) {
     this.stream = stream;
+    this.ring = ring;
     this.cursor = lastSequence;
     this.delivered = lastSequence;
     this.signal = signal;
@@ -75,6 +100,19 @@ final class DefaultReader implements StreamReader {
   /** The gating position, or {@link #GONE}. */
   long position() {
     return cursor;
+  }
+
+  boolean isValidated() {
+    return validated;
+  }
+
+  void validate() {
+    validated = true;
+  }
+
+  /** Whether this is a demand-driven (Flow) reader, woken by an executor call. */
+  boolean isSignalled() {
+    return signal != null;
   }
 
   @Override
@@ -111,8 +149,6 @@ final class DefaultReader implements StreamReader {
       if (closed) {
         throw new IllegalStateException("reader of stream " + stream.id + " is closed");
       }
-      long c = cursor;
-      long t = stream.tailVolatile();
       StreamEvent e = step(true);
       if (e != null) {
         return e;
@@ -125,8 +161,13 @@ final class DefaultReader implements StreamReader {
         Thread.onSpinWait();
         continue;
       }
-      waiter = Thread.currentThread();
-      if (stream.tailVolatile() == t && cursor == c && !closed && stream.terminalEvent() == null) {
+      waiter = Thread.currentThread(); // pair C: then look once more
+      e = closed ? null : step(true);
+      if (e != null) {
+        waiter = null;
+        return e;
+      }
+      if (!closed) {
         if (timed) {
           LockSupport.parkNanos(this, nanos);
         } else {
@@ -157,10 +198,17 @@ final class DefaultReader implements StreamReader {
       }
       long c = cursor;
       if (c == GONE) {
-        String reason = cutReason;
-        if (reason != null) {
+        int cut = cutState;
+        if (cut == CUTTING) {
+          return null; // the cutter decides and wakes us
+        }
+        if (cut == CUT) {
           finished = true;
-          return new StreamEvent.Detached(delivered, reason);
+          String reason = cutReason;
+          return new StreamEvent.Detached(delivered, reason != null ? reason : "reader too slow");
+        }
+        if (cursor != GONE) {
+          continue; // a cut was undone between our reads
         }
         throw new IllegalStateException("reader of stream " + stream.id + " is closed");
       }
@@ -175,19 +223,19 @@ final class DefaultReader implements StreamReader {
       long next = c + 1;
       long t = 0;
       if (next > knownCount) {
-        t = stream.tailVolatile();
+        t = ring.tail();
         knownCount = t & COUNT_MASK;
       }
       if (next <= knownCount) {
         if (!tokensAllowed) {
           return null;
         }
-        String text = stream.tokenAt(next);
+        String text = ring.tokenAt(next);
         if (!CURSOR.compareAndSet(this, c, next)) {
           continue; // closed, cut or skipped while we read: what we read may be stale
         }
         delivered = next;
-        stream.readerAdvanced(next);
+        ring.readerAdvanced(next);
         return new StreamEvent.Token(next, text);
       }
       if (statusOf(t) != S_RUNNING) {
@@ -205,7 +253,7 @@ final class DefaultReader implements StreamReader {
   private StreamEvent finish(StreamEvent.Terminal term) {
     finished = true;
     delivered = term.sequence();
-    stream.detach(this, true, null);
+    stream.readerLeft(this, TokenRing.FINISHED, release(), null);
     stream.terminalDelivered();
     return term;
   }
@@ -216,17 +264,37 @@ final class DefaultReader implements StreamReader {
   }
 
   /**
-   * Cuts this reader if it is still at {@code expected}: DETACH (reason non-null) or SKIP to {@code
-   * newest}. Returns false if the reader moved in the meantime.
+   * DETACH cut of this reader if it is still at {@code expected}; see the notes. Returns true if
+   * the cut stands; false if the reader moved, or the stream had ended with the reader's tokens
+   * intact (the cut is undone).
    */
-  boolean cut(long expected, @Nullable String reason, long newest) {
-    if (reason != null) {
-      cutReason = reason;
-      if (!CURSOR.compareAndSet(this, expected, GONE)) {
-        cutReason = null;
-        return false;
-      }
-    } else if (!CURSOR.compareAndSet(this, expected, newest)) {
+  boolean cut(long expected, String reason) {
+    cutReason = reason;
+    cutState = CUTTING;
+    if (!CURSOR.compareAndSet(this, expected, GONE)) {
+      cutState = UNCUT;
+      cutReason = null;
+      return false;
+    }
+    long t = ring.tail();
+    boolean stands =
+        statusOf(t) == S_RUNNING
+            || (expected < (t & COUNT_MASK)
+                && expected + 1 < ring.firstRetained(t & COUNT_MASK));
+    if (!stands) {
+      CURSOR.compareAndSet(this, GONE, expected); // if closed meanwhile, it is out of the set
+    }
+    cutState = stands ? CUT : UNCUT;
+    if (!stands) {
+      cutReason = null;
+    }
+    wake();
+    return stands;
+  }
+
+  /** SKIP cut: moves this reader from {@code expected} to {@code newest}; false if it moved. */
+  boolean skip(long expected, long newest) {
+    if (!CURSOR.compareAndSet(this, expected, newest)) {
       return false;
     }
     wake();
@@ -262,8 +330,8 @@ final class DefaultReader implements StreamReader {
       return;
     }
     closed = true;
-    wake();
-    stream.detach(this, finished, null);
+    stream.readerLeft(this, finished ? TokenRing.FINISHED : TokenRing.CLOSED, release(), null);
+    wake(); // after the cursor: a reader parked in poll wakes and finds itself closed
   }
 
   @Override

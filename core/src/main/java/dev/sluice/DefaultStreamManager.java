@@ -5,6 +5,8 @@ import static java.util.Objects.requireNonNull;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.Set;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
@@ -14,8 +16,11 @@ import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
@@ -34,7 +39,17 @@ final class DefaultStreamManager implements StreamManager {
    *
    * A stream keeps its slot until its source returns, even after the stream ended: sources that
    * ignore cancellation keep holding a thread, and counting them keeps the thread count bounded and
-   * honest. They are reported after the stop timeout.
+   * honest. They are reported after the stop timeout, and by close() from `active` (the streams
+   * whose worker holds a slot), whether or not they are still in the registry.
+   *
+   * A slot is free to the next submit a moment before the worker's task has returned to its
+   * executor. An executor of exactly maxRunning threads may therefore reject a dispatch while a
+   * worker is on its way out (`returning` > 0): dispatch retries for a bounded time before it gives
+   * up, and any Throwable from execute() releases the slot and fails that stream.
+   *
+   * User callbacks triggered by the library (cancel hooks, listener onTerminal/onEvicted, outcome
+   * dependents) run on the delivery executor via callback(): never on the timer thread or on the
+   * thread that cancels. If that executor fails, on a new thread; if that fails too, inline.
    *
    * The registry holds every stream from submit until its single removal (DefaultStream.tryRemove).
    * Owner scoping is a field comparison on lookup: a stream of another owner is indistinguishable
@@ -66,6 +81,7 @@ final class DefaultStreamManager implements StreamManager {
   private final @Nullable ExecutorService ownedExecutor;
   private final @Nullable ScheduledExecutorService ownedScheduler;
   private final StreamListener listener;
+  private final boolean hasListener;
   private final StreamIds ids = new StreamIds();
 
   private final ConcurrentHashMap<String, DefaultStream> registry = new ConcurrentHashMap<>();
@@ -75,7 +91,13 @@ final class DefaultStreamManager implements StreamManager {
   private final Condition notFull = admission.newCondition();
   private final Condition allReturned = admission.newCondition();
   private final ArrayDeque<DefaultStream> queue = new ArrayDeque<>();
+  /** Streams whose worker holds a slot (dispatched, not yet returned). */
+  private final Set<DefaultStream> active = new HashSet<>();
   private int running;
+  /** Workers that released their slot and whose executor task has not yet returned. */
+  private final AtomicInteger returning = new AtomicInteger();
+  /** System.nanoTime() when a worker task last returned; 0 before any did. */
+  private volatile long lastReturn;
   /** Written under the lock; volatile so that the timer path can read it without the lock. */
   private volatile boolean closed;
 
@@ -112,6 +134,7 @@ final class DefaultStreamManager implements StreamManager {
     slowReaderPolicy = b.slowReaderPolicy;
     ticker = b.ticker;
     listener = b.listener;
+    hasListener = b.listener != StreamManager.Builder.NO_LISTENER;
     Executor userExecutor = b.executor;
     if (userExecutor != null) {
       executor = userExecutor;
@@ -162,6 +185,7 @@ final class DefaultStreamManager implements StreamManager {
         }
         if (running < maxRunning) {
           running++;
+          active.add(stream);
           dispatch = true;
           break;
         }
@@ -230,40 +254,98 @@ final class DefaultStreamManager implements StreamManager {
 
   // ------------------------------------------------------------------ workers
 
-  /** Runs {@code first} on a worker, then whatever is queued, on the same slot. */
+  /** Longest time dispatch retries an executor that rejects while a worker is on its way out. */
+  private static final long DISPATCH_RETRY_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
+
+  /**
+   * Runs {@code first} on a worker, then whatever is queued, on the same slot. A stream the executor
+   * will not run fails with a message saying why, and its slot goes to the next queued stream.
+   */
   private void dispatch(DefaultStream first) {
-    try {
-      executor.execute(() -> work(first));
-    } catch (RejectedExecutionException e) {
-      log.warn("stream {}: executor rejected the worker", first.id, e);
-      first.terminate(DefaultStream.S_FAILED, "executor rejected the worker: " + e, e);
-      DefaultStream next = releaseSlot();
-      if (next != null) {
-        dispatch(next);
+    for (DefaultStream s = first; s != null; ) {
+      Throwable failure = execute(s);
+      if (failure == null) {
+        return;
+      }
+      String why =
+          failure instanceof RejectedExecutionException
+              ? "executor rejected the worker: "
+              : "executor failed to start the worker: ";
+      log.warn("stream {}: {}", s.id, why, failure);
+      try {
+        s.terminate(DefaultStream.S_FAILED, why + failure, failure);
+      } catch (Throwable e) {
+        log.error("stream {}: failing it failed", s.id, e);
+      }
+      s = releaseSlot(s);
+      if (s == null) {
+        returning.decrementAndGet(); // no task of ours was running: nothing is on its way out
+      }
+    }
+  }
+
+  /** Hands {@code s} to the executor; null on success, else what it threw. */
+  private @Nullable Throwable execute(DefaultStream s) {
+    long deadline = 0;
+    for (int attempt = 0; ; attempt++) {
+      try {
+        executor.execute(() -> work(s));
+        return null;
+      } catch (RejectedExecutionException e) {
+        // A worker that released its slot may not be back in its pool yet: retry while one is
+        // (and a little after), so that an executor of exactly maxRunning threads works.
+        long now = System.nanoTime();
+        if (attempt == 0) {
+          deadline = now + DISPATCH_RETRY_NANOS;
+        }
+        long last = lastReturn;
+        boolean workerLeaving =
+            returning.get() > 0 || (last != 0 && now - last < DISPATCH_RETRY_NANOS);
+        if (closed || !workerLeaving || now - deadline >= 0) {
+          return e;
+        }
+        if (attempt < 16) {
+          Thread.yield();
+        } else {
+          LockSupport.parkNanos(Math.min(1L << Math.min(attempt - 16, 20), 1_000_000L));
+        }
+      } catch (Throwable e) {
+        return e;
       }
     }
   }
 
   private void work(DefaultStream first) {
-    for (DefaultStream s = first; s != null; s = releaseSlot()) {
-      try {
-        s.runWorker();
-      } catch (Throwable e) { // runWorker contains the source; this is a bug of ours, keep the slot
-        log.error("stream {}: worker failed", s.id, e);
-        s.terminate(DefaultStream.S_FAILED, "worker failed: " + e, e);
+    try {
+      for (DefaultStream s = first; s != null; s = releaseSlot(s)) {
+        try {
+          s.runWorker();
+        } catch (Throwable e) { // runWorker contains the source; this is a bug of ours
+          log.error("stream {}: worker failed", s.id, e);
+          s.terminate(DefaultStream.S_FAILED, "worker failed: " + e, e);
+        }
       }
+    } finally {
+      lastReturn = System.nanoTime();
+      returning.decrementAndGet(); // the last thing this task does
     }
   }
 
-  /** Frees the caller's slot, or hands it to the next queued stream, which it returns. */
-  private @Nullable DefaultStream releaseSlot() {
+  /**
+   * The worker of {@code done} frees its slot, or hands it to the next queued stream, which it
+   * returns. When it frees the slot, the caller's task is on its way out ({@link #returning}).
+   */
+  private @Nullable DefaultStream releaseSlot(DefaultStream done) {
     admission.lock();
     try {
+      active.remove(done);
       DefaultStream next = queue.pollFirst();
       if (next != null) {
         next.queued = false;
+        active.add(next);
         notFull.signal();
       } else {
+        returning.incrementAndGet();
         running--;
         if (running == 0) {
           allReturned.signalAll();
@@ -300,7 +382,8 @@ final class DefaultStreamManager implements StreamManager {
     }
   }
 
-  void onTerminal(DefaultStream s, StreamOutcome o) {
+  /** Counts a stream's end and takes it out of the queue; internal, on the terminating thread. */
+  void countTerminal(DefaultStream s, StreamOutcome o) {
     LongAdder byStatus =
         switch (o.status()) {
           case COMPLETED -> completed;
@@ -326,10 +409,56 @@ final class DefaultStreamManager implements StreamManager {
     if (o.status() == StreamOutcome.Status.TIMED_OUT) {
       log.info("stream {} timed out: {}", s.id, o.message());
     }
+  }
+
+  /** Hands the end of a stream to the user's callbacks: the outcome future and the listener. */
+  void notifyTerminal(
+      DefaultStream s, StreamOutcome o, @Nullable CompletableFuture<StreamOutcome> outcome) {
+    if (!hasListener && outcome == null) {
+      return;
+    }
+    // The listener first: whoever waits on the outcome then sees what the listener recorded.
+    callback(
+        s.id,
+        "listener onTerminal / outcome dependents",
+        () -> {
+          if (hasListener) {
+            try {
+              listener.onTerminal(s, o);
+            } catch (Throwable e) {
+              log.warn("stream {}: listener onTerminal threw", s.id, e);
+            }
+          }
+          DefaultStream.completeOutcome(outcome, o);
+        });
+  }
+
+  /**
+   * Runs a user callback on the delivery executor, contained: what it throws is logged. If the
+   * executor throws, on a new thread; if that fails too, on the calling thread.
+   */
+  void callback(String streamId, String what, Runnable callback) {
+    Runnable contained =
+        () -> {
+          try {
+            callback.run();
+          } catch (Throwable e) {
+            log.warn("stream {}: {} threw", streamId, what, e);
+          }
+        };
     try {
-      listener.onTerminal(s, o);
+      deliveryExecutor.execute(contained);
+      return;
     } catch (Throwable e) {
-      log.warn("stream {}: listener onTerminal threw", s.id, e);
+      log.warn("stream {}: the delivery executor failed to run its {}; using a new thread", streamId, what, e);
+    }
+    try {
+      Thread t = new Thread(contained, "sluice-callback-" + streamId);
+      t.setDaemon(true);
+      t.start();
+    } catch (Throwable e) {
+      log.error("stream {}: no thread for its {}; running it here", streamId, what, e);
+      contained.run();
     }
   }
 
@@ -338,10 +467,8 @@ final class DefaultStreamManager implements StreamManager {
     retained.decrement();
     if (byTimer) {
       evicted.increment();
-      try {
-        listener.onEvicted(s);
-      } catch (Throwable e) {
-        log.warn("stream {}: listener onEvicted threw", s.id, e);
+      if (hasListener) {
+        callback(s.id, "listener onEvicted", () -> listener.onEvicted(s));
       }
     }
   }
@@ -414,7 +541,14 @@ final class DefaultStreamManager implements StreamManager {
       admission.unlock();
     }
     List<String> stuck = new ArrayList<>();
-    for (DefaultStream s : registry.values()) {
+    List<DefaultStream> holding;
+    admission.lock();
+    try {
+      holding = new ArrayList<>(active);
+    } finally {
+      admission.unlock();
+    }
+    for (DefaultStream s : holding) {
       if (!s.workerReturned()) {
         stuck.add(s.id);
         if (s.markStopReported()) {

@@ -118,7 +118,10 @@ public interface StreamManager extends AutoCloseable {
     @Nullable ScheduledExecutorService scheduler;
     @Nullable Executor deliveryExecutor;
     Ticker ticker = Ticker.system();
-    StreamListener listener = new StreamListener() {};
+    StreamListener listener = NO_LISTENER;
+
+    /** The default listener, which observes nothing. */
+    static final StreamListener NO_LISTENER = new StreamListener() {};
 
     /** Largest buffer and replay window accepted. */
     static final int MAX_BUFFER = 1 << 24;

@@ -42,6 +42,10 @@ final class StreamPublisher implements Flow.Publisher<StreamEvent> {
      * loops until it has accounted for every increment. So signals are serial (rule 1.3), request
      * never recurses into onNext (rule 3.3), and no thread ever parks waiting for a subscriber.
      * onSubscribe runs inside the first drain "slot" (wip starts at 1).
+     *
+     * If the delivery executor throws (shut down, or no thread to be had), the drain runs on a new
+     * thread instead, or inline if even that fails, and ends the subscription with onError: a
+     * subscriber is never left without its last signal.
      */
 
     private static final Logger log = LoggerFactory.getLogger(StreamPublisher.class);
@@ -56,6 +60,7 @@ final class StreamPublisher implements Flow.Publisher<StreamEvent> {
     private volatile int wip = 1;
     private volatile boolean cancelled;
     private volatile @Nullable IllegalArgumentException badRequest;
+    private volatile @Nullable Throwable executorFailure;
     private boolean done; // drain thread only
 
     Subscription(
@@ -124,14 +129,19 @@ final class StreamPublisher implements Flow.Publisher<StreamEvent> {
     private void schedule() {
       try {
         delivery.execute(this);
-      } catch (RuntimeException e) {
-        log.error("stream {}: delivery executor rejected a drain; cancelling", stream.id, e);
-        cancelled = true;
-        DefaultReader r = reader;
-        if (r != null) {
-          r.close();
+        return;
+      } catch (Throwable e) {
+        log.error("stream {}: delivery executor failed to run a drain; ending the subscription", stream.id, e);
+        if (executorFailure == null) {
+          executorFailure = e;
         }
-        wip = 0;
+      }
+      try {
+        Thread t = new Thread(this, "sluice-delivery-fallback-" + stream.id);
+        t.setDaemon(true);
+        t.start();
+      } catch (Throwable e) {
+        run(); // no thread to be had: end it here
       }
     }
 
@@ -157,9 +167,13 @@ final class StreamPublisher implements Flow.Publisher<StreamEvent> {
         release();
         return;
       }
-      RuntimeException failure = badRequest;
+      Throwable failure = badRequest;
       if (failure == null) {
         failure = attachFailure;
+      }
+      Throwable broken = executorFailure;
+      if (failure == null && broken != null) {
+        failure = new IllegalStateException("the delivery executor failed: " + broken, broken);
       }
       if (failure != null) {
         cancel();

@@ -9,6 +9,7 @@ import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -133,11 +134,11 @@ class BlockedProducerTest {
   void cancel_runsHooksOnceAndInterruptsWorkerButNeverAfterItReturned() throws Exception {
     CountDownLatch sleeping = new CountDownLatch(1);
     AtomicReference<Throwable> seen = new AtomicReference<>();
-    int[] hookRuns = new int[1];
+    AtomicInteger hookRuns = new AtomicInteger();
     StreamHandle h =
         manager.submit(
             sink -> {
-              sink.onCancel(() -> hookRuns[0]++);
+              sink.onCancel(hookRuns::incrementAndGet);
               sleeping.countDown();
               try {
                 Thread.sleep(60_000); // an upstream call that only an interrupt wakes
@@ -150,7 +151,11 @@ class BlockedProducerTest {
     assertThat(h.cancel()).isFalse();
     assertThat(((DefaultStreamManager) manager).awaitIdle(5, TimeUnit.SECONDS)).isTrue();
     assertThat(seen.get()).isInstanceOf(InterruptedException.class);
-    assertThat(hookRuns[0]).isEqualTo(1);
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+    while (hookRuns.get() == 0 && System.nanoTime() < deadline) {
+      Thread.sleep(1); // hooks run on the delivery executor, after the interrupt
+    }
+    assertThat(hookRuns.get()).isEqualTo(1);
     assertThat(outcome(h).status()).isEqualTo(Status.CANCELLED);
 
     // The worker thread that ran it must not carry the interrupt into its next task.

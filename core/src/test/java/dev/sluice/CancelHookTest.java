@@ -29,12 +29,17 @@ class CancelHookTest {
   @Test
   void hooksRunOnceInRegistrationOrder_andLateHookRunsAtOnce() throws Exception {
     List<String> ran = Collections.synchronizedList(new ArrayList<>());
+    List<Thread> hookThreads = Collections.synchronizedList(new ArrayList<>());
     CountDownLatch registered = new CountDownLatch(1);
     CountDownLatch cancelled = new CountDownLatch(1);
     StreamHandle h =
         manager.submit(
             sink -> {
-              sink.onCancel(() -> ran.add("a"));
+              sink.onCancel(
+                  () -> {
+                    hookThreads.add(Thread.currentThread());
+                    ran.add("a");
+                  });
               sink.onCancel(
                   () -> {
                     throw new IllegalStateException("a hook that throws is contained");
@@ -50,9 +55,16 @@ class CancelHookTest {
               sink.onCancel(() -> ran.add("late:" + Thread.currentThread().getName()));
             });
     assertThat(registered.await(5, TimeUnit.SECONDS)).isTrue();
+    Thread canceller = Thread.currentThread();
     h.cancel();
     h.cancel();
+    // Hooks run on the delivery executor, never on the thread that cancels: wait for them.
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+    while (ran.size() < 2 && System.nanoTime() < deadline) {
+      Thread.sleep(1);
+    }
     assertThat(ran).containsExactly("a", "b");
+    assertThat(hookThreads).doesNotContain(canceller);
     cancelled.countDown();
     assertThat(((DefaultStreamManager) manager).awaitIdle(5, TimeUnit.SECONDS)).isTrue();
     assertThat(ran).hasSize(3);

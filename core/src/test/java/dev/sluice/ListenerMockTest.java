@@ -48,7 +48,9 @@ class ListenerMockTest {
       StreamHandle running = m.submit(sink -> hold.await());
       StreamHandle queued = m.submit(TestStreams.counting(1));
       queued.cancel();
-      verify(listener).onTerminal(argThat(s -> s == queued), argThat(o -> o.status() == Status.CANCELLED));
+      // on the delivery executor, not on the cancelling thread
+      verify(listener, timeout(5000))
+          .onTerminal(argThat(s -> s == queued), argThat(o -> o.status() == Status.CANCELLED));
       verify(listener, never()).onStart(queued);
       verify(listener, timeout(5000)).onStart(running);
       hold.countDown();

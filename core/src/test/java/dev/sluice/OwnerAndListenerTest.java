@@ -25,6 +25,7 @@ class OwnerAndListenerTest {
       StreamManager.builder()
           .ticker(time)
           .scheduler(time)
+          .deliveryExecutor(Runnable::run) // listener callbacks on the thread that ends the stream
           .listener(
               new StreamListener() {
                 @Override

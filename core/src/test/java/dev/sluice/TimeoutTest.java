@@ -25,7 +25,8 @@ class TimeoutTest {
   private StreamManager manager;
 
   private StreamManager build(StreamManager.Builder b) {
-    manager = b.scheduler(time).ticker(time).build();
+    // Callbacks (listener, outcome) on the test's thread: deterministic.
+    manager = b.scheduler(time).ticker(time).deliveryExecutor(Runnable::run).build();
     return manager;
   }
 
