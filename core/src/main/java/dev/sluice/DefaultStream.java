@@ -110,7 +110,8 @@ final class DefaultStream implements StreamHandle, TokenSink {
 
   /**
    * The source; the worker's while RUNNING, dropped when the worker returns (it often holds the
-   * prompt and an HTTP client). Written by the worker only.
+   * prompt and an HTTP client). Written by the worker, or under the admission lock for a queued
+   * stream that will never run.
    */
   private @Nullable TokenSource source;
 
@@ -459,6 +460,11 @@ final class DefaultStream implements StreamHandle, TokenSink {
         log.warn("stream {}: source returned at last, after being reported as ignoring cancellation", id);
       }
     }
+  }
+
+  /** Drops the source of a stream that will never run; under the manager's admission lock. */
+  void dropSource() {
+    source = null;
   }
 
   boolean workerReturned() {

@@ -399,6 +399,7 @@ final class DefaultStreamManager implements StreamManager {
       try {
         if (s.queued && queue.remove(s)) {
           s.queued = false;
+          s.dropSource(); // it will never run: do not keep the prompt and its client until removal
           notFull.signal();
           updateGauges();
         }

@@ -44,8 +44,10 @@ public interface StreamHandle {
    * source's {@link TokenSink#onCancel} hooks run and its worker is interrupted. A stream still in
    * the queue never starts.
    *
-   * <p>Idempotent and safe from any thread; never waits for the source or the reader. The hooks and
-   * the dependents of {@link #outcome()} run on the calling thread.
+   * <p>Idempotent and safe from any thread; never waits for the source, the reader or any user
+   * callback: before it returns, the terminal event is emitted, every blocked reader and the producer
+   * are woken and the worker is interrupted; the hooks, the listener and the dependents of {@link
+   * #outcome()} then run on the manager's delivery executor, never on the calling thread.
    *
    * @return true if this call cancelled the stream; false if it had already ended
    */
@@ -53,7 +55,9 @@ public interface StreamHandle {
 
   /**
    * The outcome, completed exactly once when the stream ends, with the same status as its terminal
-   * event. Dependents added without an executor run on the thread that ends the stream.
+   * event. It is completed on the manager's delivery executor, after the listener's {@code
+   * onTerminal}: dependents added without an executor run there, or on the adding thread if it had
+   * already completed; never on the thread that cancels and never on the timer thread.
    */
   CompletionStage<StreamOutcome> outcome();
 
@@ -76,6 +80,12 @@ public interface StreamHandle {
    *
    * @param lastSequence the last sequence number already seen; 0 to start at the beginning
    * @return a reader positioned after {@code lastSequence}
+   * <p>The position is validated before the reader holds the producer back, so a rejected attach
+   * changes nothing for the stream and its other readers. Retention is judged by what the producer
+   * wrote: every token whose slot has not been overwritten can be replayed, which with a ring of
+   * {@code slots} entries ({@code bufferSize + replayWindow} rounded up to a power of two) means at
+   * least the last {@code slots - 1} tokens, and all of them while no more were sent.
+   *
    * @throws IllegalArgumentException if {@code lastSequence} is negative, beyond the last token of a
    *     running stream, or at or beyond the terminal event of an ended one (nothing follows it)
    * @throws EventsDroppedException if events after {@code lastSequence} are no longer retained

@@ -5,9 +5,11 @@ import java.time.Duration;
 /**
  * Observes stream lifecycles, for metrics and tracing. Every method has an empty default.
  *
- * <p>Methods run on the thread where the event happens (noted per method) and must be quick. An
- * exception thrown by a listener is logged and otherwise ignored: it never changes a stream's status
- * and never kills a worker.
+ * <p>Each method's thread is noted on it: the source's own thread for what the source does, the
+ * manager's delivery executor for the end of a stream, never the timer thread and never a thread
+ * that cancels. Methods should be quick; one that blocks delays only the callbacks queued behind it
+ * on that executor. An exception thrown by a listener is logged and otherwise ignored: it never
+ * changes a stream's status and never kills a worker.
  */
 public interface StreamListener {
 
@@ -17,12 +19,14 @@ public interface StreamListener {
   /** The first token was sent; on the producer's thread. */
   default void onFirstToken(StreamHandle stream, Duration timeToFirstToken) {}
 
-  /** The stream ended; on the thread that ended it. */
+  /**
+   * The stream ended; on the delivery executor, before its {@link StreamHandle#outcome()} completes.
+   */
   default void onTerminal(StreamHandle stream, StreamOutcome outcome) {}
 
   /**
-   * The stream left the registry because its retention period passed; on the timer thread. Streams
-   * whose terminal event was delivered to a reader are removed without this call.
+   * The stream left the registry because its retention period passed; on the delivery executor.
+   * Streams whose terminal event was delivered to a reader are removed without this call.
    */
   default void onEvicted(StreamHandle stream) {}
 }

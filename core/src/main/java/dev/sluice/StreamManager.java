@@ -215,7 +215,9 @@ public interface StreamManager extends AutoCloseable {
 
     /**
      * Whether delivering the terminal event to a reader removes the stream from the registry at once.
-     * Default true; turn it off to let clients resume after the end, until the retention period passes.
+     * It does only when no other reader is attached and no reader left before its terminal event (a
+     * client that disconnected may come back to resume): then the retention period decides. Default
+     * true; turn it off to let clients resume after the end, until the retention period passes.
      */
     public Builder removeOnDelivery(boolean removeOnDelivery) {
       this.removeOnDelivery = removeOnDelivery;
@@ -256,8 +258,11 @@ public interface StreamManager extends AutoCloseable {
 
     /**
      * Runs sources on {@code executor}, which the manager never shuts down. It must run at least
-     * {@code maxRunning} tasks at once. Default: a virtual thread per source on JDK 21+, a pool of
-     * {@code maxRunning} daemon threads on 17.
+     * {@code maxRunning} tasks at once; exactly {@code maxRunning} threads is enough (a dispatch that
+     * races a worker returning to its pool is retried briefly). A stream the executor rejects, or
+     * whose {@code execute} throws anything, ends FAILED with a message saying so, and its slot is
+     * freed. Default: a virtual thread per source on JDK 21+, a pool of {@code maxRunning} daemon
+     * threads on 17.
      */
     public Builder executor(Executor executor) {
       this.executor = requireNonNull(executor, "executor");
@@ -274,10 +279,15 @@ public interface StreamManager extends AutoCloseable {
     }
 
     /**
-     * Runs the deliveries of {@link StreamHandle#publisher()} to subscribers. Default: a virtual
-     * thread per delivery burst on JDK 21+; on 17 the common fork-join pool when it has more than
-     * one thread, else a daemon thread per burst (as {@link java.util.concurrent.SubmissionPublisher}
+     * Runs the user callbacks that the library triggers: the deliveries of {@link
+     * StreamHandle#publisher()} to subscribers, {@link TokenSink#onCancel} hooks, the listener's
+     * {@code onTerminal} and {@code onEvicted}, and the dependents of {@link StreamHandle#outcome()}.
+     * So none of them runs on the timer thread or makes {@code cancel()} wait. If it throws, the
+     * callback runs on a new thread instead (and a Flow subscriber gets {@code onError}). Default: a
+     * virtual thread per task on JDK 21+; on 17 the common fork-join pool when it has more than one
+     * thread, else a daemon thread per task (as {@link java.util.concurrent.SubmissionPublisher}
      * does). Never the worker executor: a subscriber must not wait behind the producers it unblocks.
+     * {@code Runnable::run} runs them on the thread that triggers them, for deterministic tests.
      */
     public Builder deliveryExecutor(Executor deliveryExecutor) {
       this.deliveryExecutor = requireNonNull(deliveryExecutor, "deliveryExecutor");

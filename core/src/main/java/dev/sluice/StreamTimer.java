@@ -263,6 +263,9 @@ final class StreamTimer {
       }
       case SLOW_READER -> {
         long blocked = blockedSince;
+        if (blocked == NONE) {
+          return; // it got space since due() looked: nobody held it back
+        }
         stream.cutSlowReaders();
         // If it still waits, measure afresh; if it got space meanwhile, leave it NONE (S1).
         BLOCKED.compareAndSet(this, blocked, now);

@@ -7,6 +7,11 @@ package dev.sluice;
  * <p>Threading: {@link #send} is meant for one producer at a time; calls from several threads must be
  * ordered by happens-before (as the callbacks of an HTTP client are), never concurrent. {@link
  * #isCancelled} and {@link #onCancel} may be called from any thread.
+ *
+ * <p>After {@link TokenSource#run} returned, or after the stream ended, the sink stays safe to call:
+ * a callback-driven source whose HTTP client keeps delivering chunks after a cancel finds {@link
+ * #isCancelled} true and {@link #send} throwing {@link StreamCancelledException} at once, never
+ * blocking and never adding a token to an ended stream.
  */
 public interface TokenSink {
 
@@ -41,10 +46,13 @@ public interface TokenSink {
    * Registers a hook that aborts upstream work when the stream is cancelled or times out, so that no
    * more tokens are produced (and paid for).
    *
-   * <p>Each hook runs exactly once: on the thread that ends the stream, or at once on the calling
-   * thread if the stream was already cancelled. Hooks never run if the stream ends by its source
-   * returning or throwing. Hooks should be short and must not block (closing an HTTP response body is
-   * fine); an exception from a hook is logged and otherwise ignored.
+   * <p>Each hook runs exactly once, promptly, after the worker thread has been interrupted: on the
+   * manager's delivery executor ({@link StreamManager.Builder#deliveryExecutor}), never on the thread
+   * that cancels and never on the timer thread, so a hook that blocks (closing an HTTP response body
+   * may wait for the next chunk) delays only its own upstream abort. The hooks of one stream run in
+   * registration order, one after the other. A hook registered once the stream was cancelled runs at
+   * once, on the registering thread. Hooks never run if the stream ends by its source returning or
+   * throwing. An exception from a hook is logged and otherwise ignored.
    *
    * @param hook what to run on cancellation; not null
    * @throws NullPointerException if {@code hook} is null
