@@ -213,12 +213,13 @@ final class TokenRing {
     boolean blocked = false;
     try {
       for (; ; ) {
-        long allowed = permitted(readers);
-        if (allowed > limit) {
-          limit = allowed; // pair A': publish, then confirm against the readers
-        }
         DefaultReader[] rs = readers;
-        allowed = Math.min(allowed, permitted(rs));
+        long allowed = permitted(rs);
+        if (seq <= allowed && allowed > limit) {
+          limit = allowed; // pair A': publish, then confirm against the readers
+          rs = readers;
+          allowed = Math.min(allowed, permitted(rs));
+        }
         if (seq <= allowed) {
           gated = rs;
           permit = allowed;

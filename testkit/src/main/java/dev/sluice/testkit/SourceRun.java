@@ -256,6 +256,22 @@ final class SourceRun {
     return sink.hooksRegistered.get();
   }
 
+  /**
+   * Waits until every hook registered before the cancel has returned; returns the thread of one
+   * still running after {@code bound}, or null.
+   */
+  @Nullable Thread awaitHooks(java.time.Duration bound) throws InterruptedException {
+    long deadline = System.nanoTime() + bound.toNanos();
+    while (sink.hooksReturned.get() < hooksAtCancel || sink.hooksRunning.get() > 0) {
+      if (System.nanoTime() - deadline >= 0) {
+        Thread t = sink.hookThread;
+        return t != null ? t : Thread.currentThread();
+      }
+      Thread.sleep(1);
+    }
+    return null;
+  }
+
   @Nullable Throwable hookFailure() {
     return sink.hookFailure;
   }
@@ -330,6 +346,9 @@ final class SourceRun {
     volatile @Nullable String visibleBy;
     volatile @Nullable String firstLateToken;
     volatile @Nullable Throwable hookFailure;
+    final AtomicInteger hooksRunning = new AtomicInteger();
+    final AtomicInteger hooksReturned = new AtomicInteger();
+    volatile @Nullable Thread hookThread;
 
     private TokenSink delegate() {
       TokenSink d = delegate;
@@ -385,11 +404,16 @@ final class SourceRun {
       delegate()
           .onCancel(
               () -> {
+                hookThread = Thread.currentThread();
+                hooksRunning.incrementAndGet();
                 try {
                   hook.run();
                 } catch (Throwable e) {
                   hookFailure = e;
                   throw e;
+                } finally {
+                  hooksRunning.decrementAndGet();
+                  hooksReturned.incrementAndGet();
                 }
               });
     }

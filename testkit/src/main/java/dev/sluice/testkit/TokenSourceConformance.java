@@ -74,8 +74,9 @@ public abstract class TokenSourceConformance {
    * when cancelled or interrupted, is waiting on its own upstream, not parked in send (where the
    * manager would wake it whatever the source does).
    *
-   * cancel() runs the hooks on the calling thread, so it is called on a separate daemon thread:
-   * a hook that blocks fails the check instead of hanging the test.
+   * cancel() returns at once and the hooks run on the manager's delivery executor; cancel() is
+   * still called on a separate daemon thread, so that even a core that ran them inline could not
+   * hang the test: a hook that blocks fails the check.
    */
 
   private static final int BUFFER = 1 << 16;
@@ -467,8 +468,9 @@ public abstract class TokenSourceConformance {
   }
 
   /**
-   * Cancels the stream on a separate thread, bounded by the stop bound: hooks run inside cancel(),
-   * and a hook that blocks must fail the check rather than hang it.
+   * Cancels the stream on a separate thread, bounded by the stop bound, then waits (bounded too)
+   * for the source's hooks, which run on the manager's delivery executor: a hook that blocks delays
+   * the upstream abort it exists for, and fails the check.
    */
   private void cancel(SourceRun run, String when) throws InterruptedException {
     StreamHandle handle = run.handle();
@@ -487,8 +489,16 @@ public abstract class TokenSourceConformance {
       throw failure(
           "StreamHandle.cancel() did not return within "
               + millis(stopBound())
-              + ": an onCancel hook of the source blocks (hooks run inside cancel())."
-              + SourceRun.stackOf(canceller)
+              + ": the manager must never wait for a hook."
+              + SourceRun.stackOf(canceller));
+    }
+    Thread blocked = run.awaitHooks(stopBound());
+    if (blocked != null) {
+      throw failure(
+          "an onCancel hook of the source did not return within "
+              + millis(stopBound())
+              + " of the cancel: it blocks, and so delays the upstream abort it exists for."
+              + SourceRun.stackOf(blocked)
               + "\nFix: a hook must only close or abort the upstream (response.close(),"
               + " call.cancel()), never wait for it or drain it.");
     }

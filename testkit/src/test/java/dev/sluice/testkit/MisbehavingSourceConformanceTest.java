@@ -123,7 +123,7 @@ class MisbehavingSourceConformanceTest {
           sink.onCancel(
               () -> {
                 try {
-                  drained.await(1, TimeUnit.SECONDS); // never counted down: blocks cancel()
+                  drained.await(1, TimeUnit.SECONDS); // never counted down: blocks the abort
                 } catch (InterruptedException e) {
                   Thread.currentThread().interrupt();
                 }
@@ -146,8 +146,8 @@ class MisbehavingSourceConformanceTest {
   void hookCheck_hookBlocks_failsShowingWhereTheHookWaits() {
     Map<String, TestExecutionResult> r = run(BlockingHook.class, HOOK);
     assertThat(LeakySourceConformanceTest.message(r, HOOK))
-        .startsWith("StreamHandle.cancel() did not return within 200 ms: an onCancel hook of the source blocks")
-        .contains("conformance-canceller is at:")
+        .startsWith("an onCancel hook of the source did not return within 200 ms of the cancel: it blocks")
+        .contains(" is at:")
         .contains("CountDownLatch.await")
         .contains("never wait for it or drain it");
   }
