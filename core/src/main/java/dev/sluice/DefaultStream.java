@@ -46,6 +46,14 @@ final class DefaultStream implements StreamHandle, TokenSink {
    *
    * Cleanup (seed bug #2): the worker never touches the registry. Removal is decided by one CAS on
    * `removed`, between the reader that receives the terminal event and the retention timer.
+   *
+   * The one Dekker pair of this class (the ring's are tabled in TokenRing):
+   *
+   *   pair  side A writes, then reads            side B writes, then reads
+   *   D     terminate(): settled, then outcome   outcome(): outcome (CAS), then settled
+   *
+   * so that the outcome future is completed by one of them, whichever comes last. Proof: jcstress
+   * Invariant_01_OneTerminalTransition (every observer, the outcome future included, agrees).
    */
 
   static final Logger log = LoggerFactory.getLogger(DefaultStream.class);
