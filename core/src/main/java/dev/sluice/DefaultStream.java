@@ -291,8 +291,8 @@ final class DefaultStream implements StreamHandle, TokenSink {
     if (seq > 0) {
       if (first) {
         onFirstToken();
-      } else {
-        timer.tokenSent(ticker.read(), false);
+      } else if (manager.idleTimeoutNanos != 0) {
+        timer.tokenSent(ticker.read(), false); // no clock read per token unless it is needed
       }
       return;
     }
