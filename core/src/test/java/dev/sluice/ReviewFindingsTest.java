@@ -303,6 +303,82 @@ class ReviewFindingsTest {
         .isEqualTo(StreamHandle.State.CANCELLED);
   }
 
+  /**
+   * F5. A DETACH cut undone because the stream ended (DefaultReader.cut) judges the reader's slots
+   * with ring.firstRetained(), which reads `limit`, BEFORE it restores the cursor. That is pair A'
+   * in the wrong order (attach writes the reader set, then reads the limit): a producer blocked by
+   * this reader can read its cursor as GONE, raise and publish `limit` after the cutter read it,
+   * confirm against the still-GONE cursor, and write slot count + 1 (a send refused by the seal),
+   * overwriting the token the restored reader reads next. The reader then returns the refused
+   * token's text as token 1: "No reader ever returns an overwritten token" is broken.
+   *
+   * <p>Ring of 2 slots (buffer 2, no replay window); tokens 1 and 2 sent; reader `slow` at 0, reader
+   * `fast` read both; the producer's third send (on its own thread: a source may send from a
+   * callback thread, which the worker interrupt does not reach) waits for `slow`. The stream is
+   * cancelled, then cut() is retried on `slow` (each call is one complete cut, undone) to widen the
+   * window. Confirmed deterministically with two local hooks in cut() (not committed): the first
+   * event of the undone reader was Token[1, "t3"].
+   */
+  @Test
+  @Disabled("REVIEW F5: cut undo reads limit before restoring the cursor: undone reader reads a refused token")
+  void slowReaderCutUndone_racingRefusedSend_neverReturnsOverwrittenToken() throws Exception {
+    FakeTime time = new FakeTime();
+    DefaultStreamManager m =
+        (DefaultStreamManager)
+            keep(
+                StreamManager.builder()
+                    .bufferSize(2)
+                    .replayWindow(0)
+                    .detachPolicy(DetachPolicy.KEEP_RUNNING)
+                    .scheduler(time)
+                    .ticker(time)
+                    .deliveryExecutor(Runnable::run)
+                    .executor(task -> {}) // never used: this test is the producer
+                    .build());
+    int bad = 0;
+    int undone = 0;
+    StreamEvent example = null;
+    long budget = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
+    for (int i = 0; i < 10_000 && bad == 0 && System.nanoTime() < budget; i++) {
+      DefaultStream s = new DefaultStream(m, "review-f5", null, sink -> {});
+      s.send("t1");
+      s.send("t2");
+      DefaultReader slow = (DefaultReader) s.attach();
+      DefaultReader fast = (DefaultReader) s.attach();
+      fast.step(true);
+      fast.step(true);
+      Thread producer =
+          new Thread(
+              () -> {
+                try {
+                  s.send("t3");
+                } catch (StreamCancelledException refused) {
+                  // expected
+                }
+              });
+      producer.start();
+      for (int spin = 0; spin < (i % 64) * 16; spin++) {
+        Thread.onSpinWait();
+      }
+      s.cancel();
+      boolean stands = false;
+      for (int k = 0; k < 200_000 && producer.isAlive() && !stands; k++) {
+        stands = slow.cut(0, "slow");
+      }
+      producer.join();
+      if (stands || slow.position() == DefaultReader.GONE) {
+        continue;
+      }
+      undone++;
+      StreamEvent e = slow.poll(Duration.ZERO);
+      if (!new StreamEvent.Token(1, "t1").equals(e)) {
+        bad++;
+        example = e;
+      }
+    }
+    assertThat(bad).as("undone cuts %d; an undone reader read %s", undone, example).isZero();
+  }
+
   // ====================================================================== checks that held
 
   /** Every hostile lastSequence on an ended and on a running stream; a rejected attach changes nothing. */
