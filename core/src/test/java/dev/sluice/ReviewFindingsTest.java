@@ -525,6 +525,33 @@ class ReviewFindingsTest {
     assertThat(m.counters().running()).isZero();
   }
 
+  /**
+   * Held: a source exception whose getMessage() throws. String.valueOf(e) in runWorker's catch
+   * throws, but work() catches that second exception (whose toString is sane) and fails the stream.
+   */
+  @Test
+  void sourceThrowsExceptionWithThrowingMessage_streamFails_slotFreed() throws Exception {
+    StreamManager m = keep(StreamManager.builder().maxRunning(1).queueCapacity(4).build());
+    StreamHandle h1 =
+        m.submit(
+            sink -> {
+              throw new IllegalStateException() {
+                @Override
+                public String getMessage() {
+                  throw new IllegalStateException("message unavailable: body closed");
+                }
+              };
+            });
+    StreamHandle h2 = m.submit(counting(1));
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(3);
+    while ((h1.state() == StreamHandle.State.RUNNING || h2.state() == StreamHandle.State.RUNNING)
+        && System.nanoTime() < deadline) {
+      Thread.sleep(10);
+    }
+    assertThat(h1.state()).as("the failing source's stream").isEqualTo(StreamHandle.State.DONE);
+    assertThat(h2.state()).as("the next stream, maxRunning 1").isEqualTo(StreamHandle.State.DONE);
+  }
+
   // ====================================================================== checks that held
 
   /** Every hostile lastSequence on an ended and on a running stream; a rejected attach changes nothing. */
