@@ -1099,4 +1099,84 @@ class ReviewFindingsTest {
     assertThat(o.status()).isEqualTo(Status.CANCELLED);
     assertThat(nexts.get()).isEqualTo(1);
   }
+
+  /**
+   * Remove-on-delivery with fan-out: the first reader to get the terminal does not remove the
+   * stream while another is attached; a reader that left early keeps it until retention.
+   */
+  @Test
+  void removeOnDelivery_fanOutAndLeftEarly() throws Exception {
+    FakeTime time = new FakeTime();
+    StreamManager m =
+        keep(
+            StreamManager.builder()
+                .retention(Duration.ofSeconds(30))
+                .detachPolicy(DetachPolicy.KEEP_RUNNING)
+                .scheduler(time)
+                .ticker(time)
+                .deliveryExecutor(Runnable::run)
+                .build());
+    CountDownLatch go = new CountDownLatch(1);
+    StreamHandle h =
+        m.submit(
+            sink -> {
+              go.await();
+              sink.send("a");
+            });
+    StreamReader r1 = h.attach();
+    StreamReader r2 = h.attach();
+    go.countDown();
+    assertThat(texts(drain(r1))).containsExactly("a");
+    assertThat(m.find(h.id())).as("r2 has not got its terminal yet").isPresent();
+    assertThat(texts(drain(r2))).containsExactly("a");
+    assertThat(m.find(h.id())).as("both delivered").isEmpty();
+
+    CountDownLatch go2 = new CountDownLatch(1);
+    StreamHandle h2 =
+        m.submit(
+            sink -> {
+              go2.await();
+              sink.send("b");
+            });
+    StreamReader early = h2.attach();
+    StreamReader stays = h2.attach();
+    early.close(); // may come back to resume
+    go2.countDown();
+    assertThat(texts(drain(stays))).containsExactly("b");
+    assertThat(m.find(h2.id())).as("a reader left early: kept for its resume").isPresent();
+    assertThat(texts(drain(h2.attach(0)))).containsExactly("b");
+    time.advance(Duration.ofSeconds(31));
+    assertThat(m.find(h2.id())).isEmpty();
+  }
+
+  /** close() twice, close() after the terminal, close() from another thread while parked in poll. */
+  @Test
+  void readerClose_everyWay_isIdempotentAndWakesPoll() throws Exception {
+    StreamManager m = keep(StreamManager.builder().detachPolicy(DetachPolicy.KEEP_RUNNING).build());
+    CountDownLatch never = new CountDownLatch(1);
+    StreamHandle h = m.submit(sink -> never.await());
+    StreamReader r = h.attach();
+    CompletableFuture<Throwable> polled = new CompletableFuture<>();
+    Thread t =
+        new Thread(
+            () -> {
+              try {
+                r.poll(Duration.ofSeconds(10));
+                polled.complete(null);
+              } catch (Throwable e) {
+                polled.complete(e);
+              }
+            });
+    t.start();
+    Thread.sleep(50);
+    r.close();
+    r.close();
+    assertThat(polled.get(5, TimeUnit.SECONDS)).isInstanceOf(IllegalStateException.class);
+    assertThat(h.state()).isEqualTo(StreamHandle.State.RUNNING); // KEEP_RUNNING
+    h.cancel();
+    StreamReader after = h.attach();
+    assertThat(terminal(drain(after)).status()).isEqualTo(Status.CANCELLED);
+    after.close();
+    after.close();
+  }
 }
