@@ -68,12 +68,19 @@ class ReviewFindingsTest {
     final FakeTime time;
     volatile Runnable hook;
     volatile Thread hookThread;
+    volatile int skip;
 
     HookTicker(FakeTime time) {
       this.time = time;
     }
 
     void armFor(Thread t, Runnable r) {
+      armFor(t, 0, r);
+    }
+
+    /** Runs {@code r} inside the read after the next {@code skipReads} reads of thread {@code t}. */
+    void armFor(Thread t, int skipReads, Runnable r) {
+      skip = skipReads;
       hookThread = t;
       hook = r;
     }
@@ -82,6 +89,10 @@ class ReviewFindingsTest {
     public long read() {
       Runnable r = hook;
       if (r != null && Thread.currentThread() == hookThread) {
+        if (skip > 0) {
+          skip--;
+          return time.read();
+        }
         hook = null;
         r.run();
       }
@@ -98,7 +109,6 @@ class ReviewFindingsTest {
    * reconnects (KEEP_RUNNING) while the producer waits for it, and is detached at once.
    */
   @Test
-  @Disabled("REVIEW F1: a reader attached 0.2 s ago is cut as slow: blockedSince predates the attach")
   void slowReaderTimeout_readerAttachedJustBeforeTimerFires_isNotCut() throws Exception {
     FakeTime time = new FakeTime();
     StreamManager m =
@@ -134,7 +144,6 @@ class ReviewFindingsTest {
    * never hitting the no-reader timeout (seed bug #1).
    */
   @Test
-  @Disabled("REVIEW F2: readerAttached() after the reader already left wipes the no-reader clock")
   void noReaderTimeout_readerLeavesBeforeAttachReturns_stillFires() throws Exception {
     FakeTime time = new FakeTime();
     HookTicker ticker = new HookTicker(time);
@@ -154,11 +163,12 @@ class ReviewFindingsTest {
     AtomicReference<Thread> producer = new AtomicReference<>();
     StreamHandle h = m.submit(sendsForever(producer));
     awaitParked(producer);
-    // The attaching thread is paused between ring.attach and timer.readerAttached (the one
-    // ticker.read() in between); meanwhile the reader does not read for more than the slow-reader
-    // timeout, and is cut.
+    // The attaching thread is paused between the reader's validation (its first ticker read in
+    // attach) and timer.readerAttached (its second); meanwhile the reader does not read for more
+    // than the slow-reader timeout, and is cut.
     ticker.armFor(
         Thread.currentThread(),
+        1,
         () -> {
           time.advance(Duration.ofSeconds(6));
           time.advance(Duration.ofSeconds(6));
@@ -179,7 +189,6 @@ class ReviewFindingsTest {
    * nothing ever runs again.
    */
   @Test
-  @Disabled("REVIEW F3: a throwing Ticker leaks the worker slot and leaves the stream RUNNING forever")
   void throwingTicker_atStreamEnd_doesNotLeakTheWorkerSlot() throws Exception {
     AtomicBoolean broken = new AtomicBoolean();
     Ticker flaky =
@@ -219,7 +228,6 @@ class ReviewFindingsTest {
    * (invariant 5: "always within deadline + retention of submit"). The library fails open.
    */
   @Test
-  @Disabled("REVIEW F4: with a shut-down scheduler, deadlines and retention silently never happen")
   void shutDownScheduler_deadlineStillEnforcedOrSubmitRejected() throws Exception {
     ScheduledThreadPoolExecutor dead = new ScheduledThreadPoolExecutor(1);
     dead.shutdown();
@@ -251,7 +259,6 @@ class ReviewFindingsTest {
    * appender on the cut's log line, i.e. inside that window.
    */
   @Test
-  @Disabled("REVIEW F6: reader closing after Detached, before the cutter's leave(): detach policy lost")
   void slowReaderCut_readerClosesRightAfterDetached_policyStillApplies() throws Exception {
     FakeTime time = new FakeTime();
     StreamManager m =
@@ -320,7 +327,6 @@ class ReviewFindingsTest {
    * event of the undone reader was Token[1, "t3"].
    */
   @Test
-  @Disabled("REVIEW F5: cut undo reads limit before restoring the cursor: undone reader reads a refused token")
   void slowReaderCutUndone_racingRefusedSend_neverReturnsOverwrittenToken() throws Exception {
     FakeTime time = new FakeTime();
     DefaultStreamManager m =
@@ -363,7 +369,7 @@ class ReviewFindingsTest {
       s.cancel();
       boolean stands = false;
       for (int k = 0; k < 200_000 && producer.isAlive() && !stands; k++) {
-        stands = slow.cut(0, "slow");
+        stands = slow.cut(0, "slow", 0);
       }
       producer.join();
       if (stands || slow.position() == DefaultReader.GONE) {
@@ -458,7 +464,6 @@ class ReviewFindingsTest {
    * stream is stuck RUNNING forever (seed bug #1).
    */
   @Test
-  @Disabled("REVIEW F7a: a scheduler Error escaping attach() leaves an orphan validated reader and no timer")
   void schedulerThrowsErrorDuringAttach_attachChangesNothing_streamStillEnds() throws Exception {
     FakeTime time = new FakeTime();
     FlakyScheduler scheduler = new FlakyScheduler(time);
@@ -497,7 +502,6 @@ class ReviewFindingsTest {
    * nothing ever runs again (the D6 pattern, moved from execute() to schedule()).
    */
   @Test
-  @Disabled("REVIEW F7b: a scheduler Error in submit() leaks the worker slot; nothing runs again")
   void schedulerThrowsErrorDuringSubmit_slotNotLeaked() throws Exception {
     FakeTime time = new FakeTime();
     FlakyScheduler scheduler = new FlakyScheduler(time);
@@ -562,7 +566,6 @@ class ReviewFindingsTest {
    * callback cannot complete it later either.
    */
   @Test
-  @Disabled("REVIEW F9: outcome() asked after the end completes before the listener's onTerminal ran")
   void outcome_askedAfterEnd_completesOnlyAfterListenerOnTerminal() throws Exception {
     java.util.concurrent.ConcurrentLinkedQueue<Runnable> pending =
         new java.util.concurrent.ConcurrentLinkedQueue<>();
@@ -600,7 +603,6 @@ class ReviewFindingsTest {
    * stalls is never timed out: RUNNING forever (no deadline configured), the HTTP call held open.
    */
   @Test
-  @Disabled("REVIEW F10: idle timeout never fires again after the producer was blocked past its entry")
   void idleTimeout_afterBackpressureLongerThanIt_stillFiresWhenUpstreamStalls() throws Exception {
     FakeTime time = new FakeTime();
     StreamManager m =
@@ -652,7 +654,6 @@ class ReviewFindingsTest {
    * (issue 10, S2); SKIP has none.
    */
   @Test
-  @Disabled("REVIEW F11: a SKIP cut landing after the end drops intact tokens (no undo, unlike DETACH)")
   void slowReaderSkip_landingAfterTheEnd_keepsIntactTokens() throws Exception {
     FakeTime time = new FakeTime();
     StreamManager m =
