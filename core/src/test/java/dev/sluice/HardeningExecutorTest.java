@@ -46,6 +46,11 @@ class HardeningExecutorTest {
     return m;
   }
 
+  private StreamManager track(StreamManager m) {
+    managers.add(m);
+    return m;
+  }
+
   private <T extends ExecutorService> T pool(T p) {
     pools.add(p);
     return p;
@@ -63,8 +68,9 @@ class HardeningExecutorTest {
 
   /**
    * D5: a ThreadPoolExecutor of exactly maxRunning threads and no queue meets the documented
-   * requirement ("must run at least maxRunning tasks at once"): 500 submits, each after the
-   * previous stream's outcome, never fail with "executor rejected the worker".
+   * requirement ("must run at least maxRunning tasks at once"). 500 sequential submits, with no
+   * queue and a submit timeout (each submit waits for the slot of the stream before it), never
+   * fail with "executor rejected the worker".
    */
   @Test
   void submit_executorOfExactlyMaxRunningThreads_neverRejectsSequentialStreams() throws Exception {
@@ -78,12 +84,25 @@ class HardeningExecutorTest {
                 TimeUnit.SECONDS,
                 new SynchronousQueue<>(),
                 Hardening.daemon("exact-worker")));
-    StreamManager m = manager(exact, maxRunning);
+    StreamManager m =
+        track(
+            StreamManager.builder()
+                .ticker(time)
+                .scheduler(time)
+                .executor(exact)
+                .maxRunning(maxRunning)
+                .queueCapacity(0)
+                .submitTimeout(Duration.ofSeconds(5))
+                .stopTimeout(Duration.ofSeconds(2))
+                .build());
+    List<StreamHandle> handles = new ArrayList<>();
+    for (int i = 0; i < 500; i++) {
+      handles.add(m.submit(TestStreams.counting(1)));
+    }
     int failed = 0;
     String firstFailure = null;
-    for (int i = 0; i < 500; i++) {
-      StreamHandle h = m.submit(TestStreams.counting(1));
-      StreamOutcome o = h.outcome().toCompletableFuture().get(5, TimeUnit.SECONDS);
+    for (int i = 0; i < handles.size(); i++) {
+      StreamOutcome o = handles.get(i).outcome().toCompletableFuture().get(5, TimeUnit.SECONDS);
       if (o.status() != Status.COMPLETED) {
         failed++;
         if (firstFailure == null) {
