@@ -18,12 +18,12 @@ import org.openjdk.jcstress.infra.results.LLL_Result;
  * for a producer that is no longer blocked.
  *
  * <p>Same setup as {@link SlowReader_01_CutRacesEnd}: buffer 1, timeout 1 ns, DETACH, the last
- * reader detaching cancels; R has read nothing, t1 is published, the producer sends t2 (blocking
- * until R reads t1). Actors: the producer, the reader reading t1, and the timer firing twice. Once R
+ * reader detaching cancels; R has read nothing, t1 is published, the producer (a pooled thread)
+ * is blocked sending t2 until R reads t1. Actors: the reader reading t1, and the timer firing twice. Once R
  * has read t1 the producer may send t2 and never blocks again, so R can never have held it back
  * afterwards: "t1, DETACHED" is a cut of a reader that was not behind.
  *
- * <p>Internal entry point: {@code DefaultStream.scheduleNext(long)} to capture the timer task.
+ * <p>Internal entry points: as in {@link SlowReader_01_CutRacesEnd}, the stream's timer task.
  */
 public final class SlowReader_02_BlockedSinceRace {
 
@@ -40,25 +40,17 @@ public final class SlowReader_02_BlockedSinceRace {
     final DefaultStream stream = Stress.stream(SlowReader_01_CutRacesEnd.MANAGER, sink -> {});
     final StreamReader reader = stream.attach();
     final Runnable timer;
+    final SlowReader_01_CutRacesEnd.BlockedProducer producer;
 
     public TimerRacesProducerGettingSpace() {
       stream.send("t1");
-      timer = SlowReader_01_CutRacesEnd.timerTask(stream);
-    }
-
-    @Actor
-    public void producer(LLL_Result r) {
-      try {
-        stream.send("t2");
-        r.r3 = "sent";
-      } catch (StreamCancelledException e) {
-        r.r3 = "refused";
-      }
+      producer = new SlowReader_01_CutRacesEnd.BlockedProducer(stream); // blocked on t2
+      timer = SlowReader_01_CutRacesEnd.timerTask(stream, producer);
     }
 
     @Actor
     public void reader(LLL_Result r) {
-      String first = Stress.readToken(reader, 1);
+      String first = Stress.readToken(reader, 1); // frees the producer
       r.r1 = first.startsWith("UNEXPECTED(Detached") ? "DETACHED" : first.trim();
     }
 
@@ -66,11 +58,12 @@ public final class SlowReader_02_BlockedSinceRace {
     public void timer() {
       timer.run();
       timer.run(); // the timer fires again later
-      Stress.forget();
+      SlowReader_01_CutRacesEnd.LatestTimer.TASKS.remove(Thread.currentThread()); // holds the stream
     }
 
     @Arbiter
     public void arbiter(LLL_Result r) {
+      r.r3 = producer.await();
       r.r2 = SlowReader_01_CutRacesEnd.transcript(reader);
     }
   }
