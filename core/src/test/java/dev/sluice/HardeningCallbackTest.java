@@ -283,6 +283,43 @@ class HardeningCallbackTest {
     assertThat(TestStreams.outcome(a).status()).isEqualTo(Status.TIMED_OUT);
   }
 
+  /**
+   * D3, the worker's side: user code holding a handle's monitor must not hold up that stream's
+   * worker slot either. With maxRunning 1, stream A's source returns while its handle's monitor is
+   * held for 3 s; stream B, queued behind it, must still run within 1.5 s.
+   */
+  @Test
+  void submit_userHoldsAFinishedStreamsMonitor_nextQueuedStreamStillRuns() throws Exception {
+    StreamManager m = track(fake().maxRunning(1).build());
+    CountDownLatch go = new CountDownLatch(1);
+    StreamHandle a = m.submit(sink -> go.await());
+    CountDownLatch held = new CountDownLatch(1);
+    Hardening.start(
+        "monitor-holder",
+        () -> {
+          synchronized (a) {
+            held.countDown();
+            block(Duration.ofSeconds(3));
+          }
+        });
+    assertThat(held.await(5, TimeUnit.SECONDS)).isTrue();
+    StreamHandle b = m.submit(TestStreams.counting(1)); // queued: A holds the only slot
+    go.countDown(); // A's source returns
+    StreamOutcome ob = null;
+    try {
+      ob = b.outcome().toCompletableFuture().get(1500, TimeUnit.MILLISECONDS);
+    } catch (TimeoutException e) {
+      // reported below
+    }
+    release.countDown();
+    assertThat(ob)
+        .as("stream B did not run within 1.5 s after A's source returned, while user code held A's"
+            + " monitor (%s)", m.counters())
+        .isNotNull();
+    assertThat(ob.status()).isEqualTo(Status.COMPLETED);
+    assertThat(TestStreams.outcome(a).status()).isEqualTo(Status.COMPLETED);
+  }
+
   // ------------------------------------------------------------------ D4
 
   /**

@@ -83,4 +83,75 @@ class HardeningExtraTest {
       h.cancel();
     }
   }
+
+  /**
+   * X2: the issue's rule "user code (hooks, outcome dependents, listeners, subscribers) never makes
+   * cancel() wait", for a listener: onTerminal blocking for 2 s must not make cancel() wait (on
+   * 61d603f it runs inline in terminate(), on the cancelling thread).
+   */
+  @Test
+  void cancel_listenerOnTerminalBlocksForSeconds_returnsPromptly() throws Exception {
+    CountDownLatch release = new CountDownLatch(1);
+    manager =
+        StreamManager.builder()
+            .ticker(time)
+            .scheduler(time)
+            .executor(workers)
+            .stopTimeout(Duration.ofSeconds(2))
+            .listener(
+                new StreamListener() {
+                  @Override
+                  public void onTerminal(StreamHandle stream, StreamOutcome outcome) {
+                    try {
+                      release.await(2, TimeUnit.SECONDS);
+                    } catch (InterruptedException e) {
+                      Thread.currentThread().interrupt();
+                    }
+                  }
+                })
+            .build();
+    CountDownLatch never = new CountDownLatch(1);
+    StreamHandle h = manager.submit(sink -> never.await());
+    long t0 = System.nanoTime();
+    boolean won = h.cancel();
+    long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
+    release.countDown();
+    assertThat(won).isTrue();
+    assertThat(millis).as("cancel() took %d ms with a blocking listener", millis).isLessThan(100);
+  }
+
+  /**
+   * X3: the same rule for outcome dependents: a dependent added without an executor that blocks for
+   * 2 s must not make cancel() wait. (61d603f documents the opposite on StreamHandle.outcome():
+   * "dependents added without an executor run on the thread that ends the stream"; the issue's rule
+   * changes that contract, so this test pins the new one.)
+   */
+  @Test
+  void cancel_outcomeDependentBlocksForSeconds_returnsPromptly() throws Exception {
+    manager =
+        StreamManager.builder()
+            .ticker(time)
+            .scheduler(time)
+            .executor(workers)
+            .stopTimeout(Duration.ofSeconds(2))
+            .build();
+    CountDownLatch never = new CountDownLatch(1);
+    CountDownLatch release = new CountDownLatch(1);
+    StreamHandle h = manager.submit(sink -> never.await());
+    h.outcome()
+        .thenRun(
+            () -> {
+              try {
+                release.await(2, TimeUnit.SECONDS);
+              } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+              }
+            });
+    long t0 = System.nanoTime();
+    boolean won = h.cancel();
+    long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
+    release.countDown();
+    assertThat(won).isTrue();
+    assertThat(millis).as("cancel() took %d ms with a blocking outcome dependent", millis).isLessThan(100);
+  }
 }
