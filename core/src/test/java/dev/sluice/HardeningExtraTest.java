@@ -154,4 +154,42 @@ class HardeningExtraTest {
     assertThat(won).isTrue();
     assertThat(millis).as("cancel() took %d ms with a blocking outcome dependent", millis).isLessThan(100);
   }
+
+  /**
+   * X4: the issue's rule for close(): "user code never makes close() wait". close() cancels every
+   * running stream; a source's onCancel hook that blocks for 2 s must not hold close() up (its
+   * source returns at once when interrupted, so close() has nothing else to wait for).
+   */
+  @Test
+  void close_onCancelHookBlocksForSeconds_returnsWithoutWaitingForIt() throws Exception {
+    CountDownLatch release = new CountDownLatch(1);
+    manager =
+        StreamManager.builder()
+            .ticker(time)
+            .scheduler(time)
+            .executor(workers)
+            .stopTimeout(Duration.ofSeconds(5))
+            .build();
+    CountDownLatch started = new CountDownLatch(1);
+    CountDownLatch never = new CountDownLatch(1);
+    manager.submit(
+        sink -> {
+          sink.onCancel(
+              () -> {
+                try {
+                  release.await(2, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                  Thread.currentThread().interrupt();
+                }
+              });
+          started.countDown();
+          never.await(); // returns at once when the worker is interrupted
+        });
+    assertThat(started.await(5, TimeUnit.SECONDS)).isTrue();
+    long t0 = System.nanoTime();
+    manager.close();
+    long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
+    release.countDown();
+    assertThat(millis).as("close() took %d ms with a blocking onCancel hook", millis).isLessThan(1_000);
+  }
 }
