@@ -337,7 +337,7 @@ class ReviewRound2Test {
 
   /**
    * G4. The same containment fails open when the ticker keeps throwing: every reading is the frozen
-   * last good one, so no timeout ever passes. A stream with a 300 ms deadline is still RUNNING 2 s
+   * last good one, so no timeout ever passes. A stream with a 1 s deadline is still RUNNING 2.5 s
    * later (invariant 5: cleanup "always within deadline + retention of submit"), the timer keeps
    * re-arming for the same remaining delay, and each read logs an ERROR with a stack trace. F4 chose
    * to fail closed when the scheduler breaks; a broken clock gets the opposite.
@@ -353,7 +353,8 @@ class ReviewRound2Test {
           }
           return System.nanoTime();
         };
-    StreamManager m = keep(StreamManager.builder().ticker(flaky).deadline(Duration.ofMillis(300)).build());
+    StreamManager m = keep(StreamManager.builder().ticker(flaky).deadline(Duration.ofMillis(1000)).build());
+    long t0 = System.nanoTime();
     CountDownLatch started = new CountDownLatch(1);
     CountDownLatch never = new CountDownLatch(1);
     StreamHandle h =
@@ -363,14 +364,16 @@ class ReviewRound2Test {
               never.await();
             });
     assertThat(started.await(5, TimeUnit.SECONDS)).isTrue();
+    org.junit.jupiter.api.Assumptions.assumeTrue(
+        System.nanoTime() - t0 < TimeUnit.MILLISECONDS.toNanos(500), "a cold start took the deadline");
     ch.qos.logback.classic.Logger log =
         (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger(DefaultStreamManager.class);
     ch.qos.logback.classic.Level old = log.getLevel();
     log.setLevel(ch.qos.logback.classic.Level.OFF); // keep the build log readable
     broken.set(true);
     try {
-      Thread.sleep(2000);
-      assertThat(h.state()).as("deadline 300 ms, 2 s later").isNotEqualTo(StreamHandle.State.RUNNING);
+      Thread.sleep(2500);
+      assertThat(h.state()).as("deadline 1 s, 2.5 s later").isNotEqualTo(StreamHandle.State.RUNNING);
     } finally {
       broken.set(false);
       log.setLevel(old);
@@ -533,7 +536,8 @@ class ReviewRound2Test {
    * scheduler. While one timer fire is inside fire() (its clock read), a client attaches a reader:
    * readerAttached() retimes, SLOW_READER is still overdue, so a second entry with delay 0 runs on
    * the other scheduler thread, and both fires cut the same slow readers. A slow reader's last event
-   * must be Detached; it gets IllegalStateException("... is closed") instead.
+   * must be Detached; it gets IllegalStateException("... is closed") instead. Probabilistic (the
+   * two cutters must reach the same reader together): failed in 1 of 2 runs of 30 streams here.
    */
   @Disabled("REVIEW2 G2: a second, concurrent cutter erases the first one's cut state; the reader throws instead of Detached")
   @Test
@@ -556,7 +560,7 @@ class ReviewRound2Test {
                   .build());
       int overlapped = 0;
       String bad = null;
-      for (int i = 0; i < 30 && bad == null; i++) {
+      for (int i = 0; i < 60 && bad == null; i++) {
         AtomicReference<Thread> producer = new AtomicReference<>();
         StreamHandle h =
             m.submit(
@@ -634,6 +638,42 @@ class ReviewRound2Test {
         }
       }
       return System.nanoTime();
+    }
+  }
+
+  /**
+   * G7. F4's fix fails a stream closed when the scheduler refuses its timer, but only a schedule()
+   * call that reaches the scheduler can notice. A user scheduler that is shut down with
+   * shutdownNow() after the stream's entry was queued drops that entry without refusing anything;
+   * StreamTimer.schedule() then keeps returning early ("entry != null && entryAt - now <= delay":
+   * the dead entry looks due soonest) and never asks the scheduler again. The stream's 1 s deadline
+   * never fires: RUNNING 2.5 s later, and no error is logged.
+   */
+  @Disabled("REVIEW2 G7: a scheduler shut down after the entry was queued drops the deadline silently (fail open)")
+  @Test
+  void userSchedulerShutDownNowAfterSubmit_deadlineStillEnforced() throws Exception {
+    java.util.concurrent.ScheduledThreadPoolExecutor scheduler =
+        new java.util.concurrent.ScheduledThreadPoolExecutor(1);
+    StreamManager m =
+        keep(StreamManager.builder().scheduler(scheduler).deadline(Duration.ofMillis(1000)).build());
+    long t0 = System.nanoTime();
+    CountDownLatch started = new CountDownLatch(1);
+    CountDownLatch never = new CountDownLatch(1);
+    StreamHandle h =
+        m.submit(
+            sink -> {
+              started.countDown();
+              never.await();
+            });
+    assertThat(started.await(5, TimeUnit.SECONDS)).isTrue();
+    org.junit.jupiter.api.Assumptions.assumeTrue(
+        System.nanoTime() - t0 < TimeUnit.MILLISECONDS.toNanos(500), "a cold start took the deadline");
+    scheduler.shutdownNow(); // the application shuts its scheduler down (wrongly, but it happens)
+    Thread.sleep(2500);
+    try {
+      assertThat(h.state()).as("deadline 1 s, 2.5 s later").isNotEqualTo(StreamHandle.State.RUNNING);
+    } finally {
+      h.cancel();
     }
   }
 }
