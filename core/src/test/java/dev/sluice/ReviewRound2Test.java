@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -674,6 +675,108 @@ class ReviewRound2Test {
       assertThat(h.state()).as("deadline 1 s, 2.5 s later").isNotEqualTo(StreamHandle.State.RUNNING);
     } finally {
       h.cancel();
+    }
+  }
+
+  // ====================================================================== held (passing)
+
+  /**
+   * Held: the scheduler refuses the slow-reader timer that the producer itself arms from
+   * awaitSpace() (producerBlocked). The stream fails on the producer's own thread, re-entering
+   * terminate() from timer.ended() harmlessly; the producer is not parked (it re-checks the tail),
+   * its send throws StreamCancelledException, the reader gets the published tokens and then FAILED,
+   * and the worker slot is released.
+   */
+  @Test
+  void schedulerRefusesTimerArmedByBlockedProducer_failsCleanly() throws Exception {
+    FakeTime time = new FakeTime();
+    StreamManager m =
+        keep(
+            StreamManager.builder()
+                .bufferSize(2)
+                .replayWindow(0)
+                .slowReaderTimeout(Duration.ofSeconds(5))
+                .scheduler(new WorkerRefusingScheduler(time, "review2-h1-worker"))
+                .executor(task -> new Thread(task, "review2-h1-worker").start())
+                .ticker(time)
+                .deliveryExecutor(Runnable::run)
+                .build());
+    AtomicReference<Throwable> thrown = new AtomicReference<>();
+    CompletableFuture<StreamHandle> handle = new CompletableFuture<>();
+    StreamHandle h =
+        m.submit(
+            sink -> {
+              handle.join();
+              try {
+                for (int i = 1; ; i++) {
+                  sink.send("t" + i);
+                }
+              } catch (StreamCancelledException e) {
+                thrown.set(e);
+                throw e;
+              }
+            });
+    StreamReader r = h.attach();
+    handle.complete(h);
+    List<StreamEvent> events = TestStreams.drain(r);
+    assertThat(TestStreams.texts(events)).containsExactly("t1", "t2");
+    StreamOutcome o = TestStreams.terminal(events).outcome();
+    assertThat(o.status()).isEqualTo(StreamOutcome.Status.FAILED);
+    assertThat(o.message()).contains("scheduler rejected");
+    assertThat(((DefaultStreamManager) m).awaitIdle(5, TimeUnit.SECONDS)).isTrue();
+    assertThat(thrown.get()).isInstanceOf(StreamCancelledException.class);
+  }
+
+  /**
+   * Held: the `returning` counter goes back to 0 after sequential streams on an executor of exactly
+   * maxRunning threads, after executor failures (Error and rejection) and after queued hand-offs.
+   */
+  @Test
+  void returningCounter_balancedAfterSuccessesFailuresAndHandOffs() throws Exception {
+    java.util.concurrent.atomic.AtomicInteger calls = new java.util.concurrent.atomic.AtomicInteger();
+    java.util.concurrent.ThreadPoolExecutor pool =
+        new java.util.concurrent.ThreadPoolExecutor(
+            2, 2, 1, TimeUnit.MINUTES, new java.util.concurrent.SynchronousQueue<>());
+    try {
+      java.util.concurrent.Executor exec =
+          task -> {
+            int n = calls.incrementAndGet();
+            if (n % 7 == 0) {
+              throw new OutOfMemoryError("unable to create native thread");
+            }
+            if (n % 11 == 0) {
+              throw new java.util.concurrent.RejectedExecutionException("full");
+            }
+            pool.execute(task);
+          };
+      DefaultStreamManager m =
+          (DefaultStreamManager)
+              keep(StreamManager.builder().maxRunning(2).queueCapacity(50).executor(exec).build());
+      List<StreamHandle> hs = new ArrayList<>();
+      for (int i = 0; i < 60; i++) {
+        hs.add(m.submit(TestStreams.counting(3)));
+      }
+      for (StreamHandle h : hs) {
+        try (StreamReader r = h.attach()) {
+          TestStreams.drain(r);
+        } catch (IllegalStateException ignored) {
+          // removed or never ran: its outcome is checked below
+        }
+        TestStreams.outcome(h);
+      }
+      assertThat(m.awaitIdle(5, TimeUnit.SECONDS)).isTrue();
+      java.lang.reflect.Field f = DefaultStreamManager.class.getDeclaredField("returning");
+      f.setAccessible(true);
+      java.util.concurrent.atomic.AtomicInteger returning =
+          (java.util.concurrent.atomic.AtomicInteger) f.get(m);
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+      while (returning.get() != 0 && System.nanoTime() < deadline) {
+        Thread.sleep(5);
+      }
+      assertThat(returning.get()).isZero();
+      assertThat(m.counters().running()).isZero();
+    } finally {
+      pool.shutdownNow();
     }
   }
 }
