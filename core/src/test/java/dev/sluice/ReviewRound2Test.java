@@ -716,8 +716,9 @@ class ReviewRound2Test {
                 throw e;
               }
             });
-    StreamReader r = h.attach();
+    StreamReader r = h.attach(); // reads only after the end: the producer blocks after t2
     handle.complete(h);
+    assertThat(TestStreams.outcome(h).status()).isEqualTo(StreamOutcome.Status.FAILED);
     List<StreamEvent> events = TestStreams.drain(r);
     assertThat(TestStreams.texts(events)).containsExactly("t1", "t2");
     StreamOutcome o = TestStreams.terminal(events).outcome();
@@ -751,7 +752,7 @@ class ReviewRound2Test {
           };
       DefaultStreamManager m =
           (DefaultStreamManager)
-              keep(StreamManager.builder().maxRunning(2).queueCapacity(50).executor(exec).build());
+              keep(StreamManager.builder().maxRunning(2).queueCapacity(100).executor(exec).build());
       List<StreamHandle> hs = new ArrayList<>();
       for (int i = 0; i < 60; i++) {
         hs.add(m.submit(TestStreams.counting(3)));
