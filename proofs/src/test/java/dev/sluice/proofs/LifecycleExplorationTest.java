@@ -125,6 +125,52 @@ class LifecycleExplorationTest {
     };
   }
 
+  /**
+   * Hooks registered by the source while cancel() races it: each hook runs exactly once, whether it
+   * was registered before the cancel, during it (while the hooks fire), or after it.
+   */
+  @Test
+  void hooksRegisteredWhileCancelling_eachRunsExactlyOnce() {
+    Explore.explore("hook registration vs cancel", 300, () -> {
+      FakeTime time = new FakeTime();
+      Harness.Workers workers = new Harness.Workers();
+      try (StreamManager m = manager(time, workers, b -> {})) {
+        java.util.concurrent.atomic.AtomicInteger[] runs = {
+          new java.util.concurrent.atomic.AtomicInteger(), new java.util.concurrent.atomic.AtomicInteger()
+        };
+        CountDownLatch[] ran = {new CountDownLatch(1), new CountDownLatch(1)};
+        AtomicBoolean registered = new AtomicBoolean();
+        StreamHandle h = m.submit(sink -> {
+          for (int i = 0; i < 2; i++) {
+            int k = i;
+            sink.onCancel(() -> {
+              runs[k].incrementAndGet();
+              ran[k].countDown();
+            });
+          }
+          registered.set(true);
+          endless(new AtomicLong()).run(sink);
+        });
+        Thread canceller = spawn(h::cancel);
+        join(canceller);
+        workers.joinAll();
+        if (registered.get()) {
+          for (int i = 0; i < 2; i++) {
+            try {
+              ran[i].await(); // hooks run exactly once: so at least once (a lost hook is a deadlock here)
+            } catch (InterruptedException e) {
+              throw new AssertionError(e);
+            }
+          }
+        }
+        m.close();
+        for (int i = 0; i < 2; i++) {
+          assertThat(runs[i].get()).as("runs of hook %d", i).isLessThanOrEqualTo(1);
+        }
+      }
+    });
+  }
+
   /** close() against a producer blocked on a full buffer with no reader, and a reader attaching. */
   @Test
   void close_releasesABlockedProducer_andReadersGetCancelled() {
