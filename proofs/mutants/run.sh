@@ -20,7 +20,7 @@ repo="$(cd "$here/../.." && pwd)"
 results="$here/results"
 stages="${STAGES:-core jcstress proofs}"
 scratch_root="${SCRATCH:-/tmp/sluice-mutants.$$}"
-mvn_opts=(-B -o -Dstyle.color=never)
+mvn_opts=(-B -Dstyle.color=never)
 mkdir -p "$results" "$scratch_root"
 
 snapshot="$scratch_root/snapshot"
