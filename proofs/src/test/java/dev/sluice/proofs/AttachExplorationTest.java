@@ -106,7 +106,9 @@ class AttachExplorationTest {
    * D1c/D1d (fail on 61d603f): attach with a huge lastSequence, rejected, before any reader: the
    * producer was granted lastSequence + bufferSize (or Long.MAX_VALUE on overflow) and ran ahead of
    * every reader, overwriting slots a later reader then read. With no valid reader the producer may
-   * publish bufferSize tokens, no more; a reader attached later reads every token intact.
+   * publish bufferSize tokens, no more; a reader attached later reads every token intact. On
+   * 61d603f Fray finds both: more than bufferSize tokens sent with no reader (D1c), and schedules
+   * where the late reader and the producer then wait for each other forever.
    */
   @Test
   void hostileAttach_beforeAnyReader_neverLetsTheProducerRunAhead() {
