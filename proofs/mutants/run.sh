@@ -9,7 +9,7 @@
 # applies the mutant's edit to core/src/main/java/dev/sluice/, and runs
 #   core      core's unit tests (SoakTest left out)          mvn -pl core test
 #   jcstress  the jcstress suite in sanity mode                mvn -pl jcstress-tests -am verify -Djcstress.mode=sanity
-#   proofs    the proofs module (Fray exploration, jqwik model) mvn -pl proofs -am verify
+#   proofs    the proofs module: the Fray explorations and the jqwik model test (its own execution)
 # then prints which tests killed it: tests that fail on the mutant but not on the unmutated baseline
 # (run first, once per invocation, unless BASELINE=dir points at an earlier baseline run).
 # A mutant whose edit no longer fits core prints NOT-APPLIED: re-target it (see README.md).
@@ -63,7 +63,7 @@ run_stages() { # run_stages TREE OUTDIR -> OUTDIR/failures.txt (one killer per l
         if [ $rc -ne 0 ] && ! grep -q '^jcstress: ' "$out/failures.txt"; then echo "jcstress: FAILED-OR-TIMEOUT(rc=$rc)" >> "$out/failures.txt"; fi
         ;;
       proofs)
-        (cd "$tree" && timeout 1800 mvn "${mvn_opts[@]}" -pl proofs -am verify -Dtest='dev.sluice.proofs.*Test' -Dsurefire.failIfNoSpecifiedTests=false) > "$out/proofs.log" 2>&1
+        (cd "$tree" && timeout 1800 mvn "${mvn_opts[@]}" -pl proofs -am verify -Dtest='dev.sluice.proofs.*ExplorationTest' -Dsurefire.failIfNoSpecifiedTests=false) > "$out/proofs.log" 2>&1
         rc=$?
         failing_surefire "$tree/proofs/target/surefire-reports" | sed 's/^/proofs: /' >> "$out/failures.txt"
         if [ $rc -ne 0 ] && ! grep -q '^proofs: ' "$out/failures.txt"; then echo "proofs: BUILD-OR-TIMEOUT(rc=$rc)" >> "$out/failures.txt"; fi
