@@ -373,4 +373,114 @@ class LifecycleExplorationTest {
       }
     });
   }
+
+  /**
+   * D3 (fails on 61d603f): the timer code synchronized on the public handle, so a user holding a
+   * handle's monitor held up the single timer thread and every other stream's timeouts with it.
+   * Here the user holds stream 1's monitor until stream 2 times out; the timer must get there.
+   */
+  @Test
+  void userHoldingAHandlesMonitor_neverDelaysAnotherStreamsTimer() {
+    Explore.explore("user monitor vs timer", 200, () -> {
+      FakeTime time = new FakeTime();
+      try (StreamManager m = manager(time, b -> b.deadline(Duration.ofSeconds(1)))) {
+        StreamHandle h1 = m.submit(endless(new AtomicLong()));
+        StreamHandle h2 = m.submit(endless(new AtomicLong()));
+        Thread user = spawn(() -> {
+          synchronized (h1) {
+            outcome(h2);
+          }
+        });
+        Thread timer = spawn(() -> time.advance(Duration.ofSeconds(2)));
+        join(user, timer);
+        assertThat(outcome(h2).status()).isEqualTo(StreamOutcome.Status.TIMED_OUT);
+        assertThat(outcome(h1).status()).isEqualTo(StreamOutcome.Status.TIMED_OUT);
+      }
+    });
+  }
+
+  /**
+   * D4 (fails on 61d603f): an Error from a Flow reader's wake-up (the delivery executor failing to
+   * start a thread) escaped terminate() after its CAS: the other readers were never woken, the
+   * outcome never completed, cancel() threw. After the terminal CAS nothing may skip the rest.
+   */
+  @Test
+  void errorFromADeliveryWakeUp_duringCancel_otherReadersStillGetTheTerminal() {
+    Explore.explore("delivery Error during terminate", 100, () -> {
+      FakeTime time = new FakeTime();
+      AtomicReference<StreamHandle> stream = new AtomicReference<>();
+      // Fails only the wake-ups of the terminal transition (never a token's), so the stream ends CANCELLED.
+      try (StreamManager m = manager(time, b -> b.deliveryExecutor(r -> {
+        StreamHandle sh = stream.get();
+        if (sh != null && sh.state() != StreamHandle.State.RUNNING) {
+          throw new OutOfMemoryError("unable to create native thread (injected)");
+        }
+        r.run();
+      }))) {
+        StreamHandle h = m.submit(endless(new AtomicLong()));
+        stream.set(h);
+        h.publisher().subscribe(new Flow.Subscriber<StreamEvent>() {
+          @Override
+          public void onSubscribe(Flow.Subscription s) {}
+
+          @Override
+          public void onNext(StreamEvent e) {}
+
+          @Override
+          public void onError(Throwable t) {}
+
+          @Override
+          public void onComplete() {}
+        });
+        StreamReader r = h.attach();
+        AtomicReference<List<StreamEvent>> got = new AtomicReference<>();
+        AtomicReference<Throwable> cancelThrew = new AtomicReference<>();
+        Thread reader = spawn(() -> got.set(readAll(r)));
+        Thread canceller = spawn(() -> {
+          try {
+            h.cancel();
+          } catch (Throwable t) {
+            cancelThrew.set(t);
+          }
+        });
+        join(reader, canceller);
+        assertThat(cancelThrew.get()).as("cancel() threw").isNull();
+        checkComplete("blocking reader", got.get(), 0, outcome(h));
+        assertThat(outcome(h).status()).isEqualTo(StreamOutcome.Status.CANCELLED);
+      }
+    });
+  }
+
+  /**
+   * D6 (fails on 61d603f): an Error from the worker executor's execute() escaped submit() after
+   * the slot was taken; with maxRunning 1 nothing ever ran again. The stream that could not start
+   * fails, and the slot is free for the next one.
+   */
+  @Test
+  void errorFromTheExecutor_releasesTheSlot() {
+    Explore.explore("executor Error", 20, () -> {
+      FakeTime time = new FakeTime();
+      Harness.Workers workers = new Harness.Workers();
+      AtomicBoolean failNext = new AtomicBoolean(true);
+      try (StreamManager m = manager(time, b -> b.maxRunning(1).executor(task -> {
+        if (failNext.getAndSet(false)) {
+          throw new OutOfMemoryError("unable to create native thread (injected)");
+        }
+        workers.execute(task);
+      }))) {
+        StreamHandle a = null;
+        try {
+          a = m.submit(counting(1, new AtomicLong()));
+        } catch (Throwable t) {
+          // 61d603f lets the Error escape submit(); the contract: the stream fails, the slot is freed
+        }
+        if (a != null) {
+          assertThat(outcome(a).status()).isEqualTo(StreamOutcome.Status.FAILED);
+        }
+        StreamHandle b = m.submit(counting(1, new AtomicLong()));
+        checkComplete("reader of b", readAll(b.attach()), 0, outcome(b));
+        assertThat(outcome(b).status()).isEqualTo(StreamOutcome.Status.COMPLETED);
+      }
+    });
+  }
 }
