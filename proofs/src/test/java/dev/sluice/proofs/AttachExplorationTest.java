@@ -210,4 +210,37 @@ class AttachExplorationTest {
       }
     });
   }
+
+  /**
+   * A late reader attaching at 0 while the producer runs a 2-slot ring (bufferSize 1, replayWindow
+   * 0) with a reader that keeps up: the attach either fails (EventsDroppedException) or yields a
+   * reader that reads every token intact. Kills mutant 04 (attach registering its reader after
+   * reading {@code limit}: the producer, not yet seeing the new reader, overwrites the slot it
+   * was validated for).
+   */
+  @Test
+  void lateAttachAtZero_whileTheProducerRuns_readsIntactTokensOrIsRefused() {
+    Explore.explore("late attach(0) vs running producer", 300, () -> {
+      FakeTime time = new FakeTime();
+      try (StreamManager m = manager(time, b -> {})) {
+        StreamHandle h = m.submit(counting(4, new AtomicLong()));
+        StreamReader a = h.attach();
+        AtomicReference<List<StreamEvent>> got = new AtomicReference<>();
+        AtomicReference<List<StreamEvent>> late = new AtomicReference<>();
+        Thread reader = spawn(() -> got.set(readAll(a)));
+        Thread client = spawn(() -> {
+          StreamReader r = tryAttach(h, 0);
+          if (r != null) {
+            late.set(readAll(r));
+          }
+        });
+        join(reader, client);
+        StreamOutcome o = outcome(h);
+        checkComplete("reader A", got.get(), 0, o);
+        if (late.get() != null) {
+          checkComplete("late reader", late.get(), 0, o);
+        }
+      }
+    });
+  }
 }
