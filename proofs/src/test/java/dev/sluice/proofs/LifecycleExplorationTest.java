@@ -483,4 +483,42 @@ class LifecycleExplorationTest {
       }
     });
   }
+
+  /**
+   * Invariant 2, seed bug #1: cancel() racing a producer on its way to park on a full buffer with
+   * no reader. The producer sends from its own thread (as an HTTP client's callback thread does;
+   * TokenSink allows it), so the worker's interrupt does not reach it: only the wake-up does. It
+   * must return whichever comes first. Added for mutant 14 (send parks without re-checking the
+   * status after publishing its waiter).
+   */
+  @Test
+  void cancel_racingAProducerAboutToPark_releasesIt() {
+    Explore.explore("cancel vs producer about to park", 300, () -> {
+      FakeTime time = new FakeTime();
+      Harness.Workers workers = new Harness.Workers();
+      List<Thread> senders = new ArrayList<>();
+      try (StreamManager m = manager(time, workers, b -> {})) {
+        StreamHandle h = m.submit(sink -> {
+          Thread sender = spawn(() -> {
+            try {
+              endless(new AtomicLong()).run(sink);
+            } catch (Exception e) {
+              // the stream ended: send threw
+            }
+          });
+          synchronized (senders) {
+            senders.add(sender);
+          }
+          sender.join();
+        });
+        Thread canceller = spawn(h::cancel);
+        join(canceller);
+        workers.joinAll();
+        synchronized (senders) {
+          join(senders.toArray(new Thread[0])); // the sending thread was released
+        }
+        assertThat(outcome(h).status()).isEqualTo(StreamOutcome.Status.CANCELLED);
+      }
+    });
+  }
 }
