@@ -292,6 +292,7 @@ class ModelTest {
     boolean aborted; // ended by cancel or timeout while its source ran
     boolean reported; // counted in ignoredCancellation
     boolean removed;
+    boolean leftEarly; // a reader closed before its terminal event
     final List<MReader> readers = new ArrayList<>();
 
     MStream(int index, boolean ignoresCancel, StreamHandle handle, Control control, long now) {
@@ -553,7 +554,9 @@ class ModelTest {
           assertThat(t.outcome().tokens()).isEqualTo(m.count);
           r.finished = true;
           m.floor = Math.max(m.floor, r.pos);
-          if (removeOnDelivery && !m.removed) {
+          // Remove on delivery only when nobody else may still need it: no other reader attached,
+          // and none that left before its terminal (it may come back to resume). Issue 10, S5.
+          if (removeOnDelivery && !m.removed && m.readersOpen().isEmpty() && !m.leftEarly) {
             m.removed = true;
           }
         } else {
@@ -571,6 +574,9 @@ class ModelTest {
       r.real.close();
       r.closed = true;
       MStream m = r.stream;
+      if (!r.finished) {
+        m.leftEarly = true;
+      }
       m.floor = Math.max(m.floor, r.pos);
       if (!m.readersOpen().isEmpty() || m.status != null) {
         return;
