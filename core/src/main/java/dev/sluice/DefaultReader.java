@@ -25,11 +25,13 @@ final class DefaultReader implements StreamReader {
    * reader's CAS succeeds, nobody released the slot before the reader read it, and if it fails, the
    * reader re-evaluates without returning what it read. No reader ever returns an overwritten token.
    *
-   * A DETACH cut decided while the stream runs may land after it ended (the timer read RUNNING, then
-   * a terminator won). The cutter marks the reader CUTTING, moves the cursor to GONE and re-reads the
-   * tail: still running, the cut stands (CUT: the reader gets Detached); ended, and every token after
-   * the cursor still intact, it is undone (the reader goes on to its tokens and terminal). A reader
-   * that finds itself CUTTING waits for the verdict; the cutter wakes it.
+   * A slow-reader cut decided while the stream runs may land after it ended (the timer read
+   * RUNNING, then a terminator won). The cutter marks the reader CUTTING, moves the cursor (to GONE
+   * for DETACH, ahead for SKIP) and re-reads the tail: still running, the cut stands; ended, and
+   * every token after the old cursor still intact, it is undone (the reader goes on to its tokens
+   * and terminal). A standing DETACH takes the reader out of the ring before the reader may see it
+   * (confirmCut), so that a client closing the reader on Detached cannot get ahead of the detach
+   * policy. A reader that finds itself CUTTING waits for the verdict; the cutter wakes it.
    *
    * Waiting: the reader publishes its waiter and then looks for an event once more before parking;
    * everything that can make an event ready (a publish, the terminal, a cut, close) writes its word
@@ -58,6 +60,7 @@ final class DefaultReader implements StreamReader {
    * c -> n > c     a SKIP cut moved it to the newest token n (the reader reports a Gap)
    * c -> GONE      close(), a DETACH cut, the terminal delivered, or a failed attach
    * GONE -> c      a DETACH cut undone because the stream had ended (see the notes)
+   * n -> c         a SKIP cut undone, likewise
    * </pre>
    */
   private volatile long cursor;
@@ -65,13 +68,19 @@ final class DefaultReader implements StreamReader {
   /** Set once the attach validated this reader: from then on it counts for the detach policy. */
   private volatile boolean validated;
 
+  /** When it was validated (ticker nanos); written before {@link #validated}. */
+  private long attachedAt;
+
   /** The thread parked in poll, or null. */
   private volatile @Nullable Thread waiter;
 
   /** Called instead of unparking, for a demand-driven (Flow) reader; null for a blocking one. */
   private final @Nullable Runnable signal;
 
-  /** UNCUT -> CUTTING -> CUT, or CUTTING -> UNCUT when undone; written by the cutter. */
+  /**
+   * UNCUT -> CUTTING -> CUT (a DETACH stands), or CUTTING -> UNCUT (a SKIP stands, or a cut was
+   * undone); written by the cutter.
+   */
   private volatile int cutState;
 
   /** Why a DETACH cut ended this reader; written before CUTTING. */
@@ -106,7 +115,8 @@ final class DefaultReader implements StreamReader {
     return validated;
   }
 
-  void validate() {
+  void validate(long now) {
+    attachedAt = now;
     validated = true;
   }
 
@@ -213,6 +223,9 @@ final class DefaultReader implements StreamReader {
         throw new IllegalStateException("reader of stream " + stream.id + " is closed");
       }
       if (c > delivered) { // a SKIP cut moved us ahead
+        if (cutState == CUTTING) {
+          return null; // the cutter decides and wakes us
+        }
         if (!tokensAllowed) {
           return null;
         }
@@ -266,41 +279,45 @@ final class DefaultReader implements StreamReader {
   }
 
   /**
-   * DETACH cut of this reader if it is still at {@code expected}; see the notes. Returns true if
-   * the cut stands; false if the reader moved, or the stream had ended with the reader's tokens
-   * intact (the cut is undone).
+   * Starts a cut of this reader at {@code expected}: a DETACH (to GONE, {@code newest} ignored) when
+   * {@code reason} is non-null, else a SKIP to {@code newest}; see the notes. The reader waits
+   * (CUTTING) until the cutter decides.
+   *
+   * @return true if the cut stands: the caller must then {@link #confirmCut()} it (after taking the
+   *     reader out of the ring, for a DETACH); false if the reader moved first, or the stream had
+   *     ended with every token after {@code expected} intact (the cut is undone and the reader woken)
    */
-  boolean cut(long expected, String reason) {
+  boolean cut(long expected, @Nullable String reason, long newest) {
+    long target = reason != null ? GONE : newest;
     cutReason = reason;
     cutState = CUTTING;
-    if (!CURSOR.compareAndSet(this, expected, GONE)) {
+    if (!CURSOR.compareAndSet(this, expected, target)) {
       cutState = UNCUT;
       cutReason = null;
       return false;
     }
-    long t = ring.tail();
-    boolean stands =
-        statusOf(t) == S_RUNNING
-            || (expected < (t & COUNT_MASK)
-                && expected + 1 < ring.firstRetained(t & COUNT_MASK));
-    if (!stands) {
-      CURSOR.compareAndSet(this, GONE, expected); // if closed meanwhile, it is out of the set
-    }
-    cutState = stands ? CUT : UNCUT;
-    if (!stands) {
+    long t = ring.tail(); // after the cursor moved
+    if (statusOf(t) != S_RUNNING && expected + 1 >= ring.firstRetained(t & COUNT_MASK)) {
+      // Landed after the end, and nothing after the reader was overwritten in the meantime: the
+      // limit read after the tail covers every slot the producer may still write (pair A'').
+      CURSOR.compareAndSet(this, target, expected); // if closed meanwhile, it is out of the ring
+      cutState = UNCUT;
       cutReason = null;
-    }
-    wake();
-    return stands;
-  }
-
-  /** SKIP cut: moves this reader from {@code expected} to {@code newest}; false if it moved. */
-  boolean skip(long expected, long newest) {
-    if (!CURSOR.compareAndSet(this, expected, newest)) {
+      wake();
       return false;
     }
-    wake();
     return true;
+  }
+
+  /** Lets the reader see the cut that {@link #cut} decided: Detached, or a Gap. */
+  void confirmCut() {
+    cutState = cutReason != null ? CUT : UNCUT;
+    wake();
+  }
+
+  /** When this reader was validated (ticker nanos): a slow-reader clock never starts earlier. */
+  long attachedAt() {
+    return attachedAt;
   }
 
   /** Tells the reader that something changed: unparks a blocked reader, or signals a Flow one. */

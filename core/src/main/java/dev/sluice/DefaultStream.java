@@ -52,7 +52,8 @@ final class DefaultStream implements StreamHandle, TokenSink {
    * The one Dekker pair of this class (the ring's are tabled in TokenRing):
    *
    *   pair  side A writes, then reads            side B writes, then reads
-   *   D     terminate(): settled, then outcome   outcome(): outcome (CAS), then settled
+   *   D     listenersNotified(): notified,       outcome(): outcome (CAS), then notified
+   *         then outcome
    *
    * so that the outcome future is completed by one of them, whichever comes last. Proof: jcstress
    * Invariant_01_OneTerminalTransition (every observer, the outcome future included, agrees).
@@ -96,7 +97,6 @@ final class DefaultStream implements StreamHandle, TokenSink {
   final DefaultStreamManager manager;
   final String id;
   final @Nullable String owner;
-  private final Ticker ticker;
 
   /**
    * The tokens, the readers and the status. The status lives in the ring's tail word; its
@@ -174,13 +174,16 @@ final class DefaultStream implements StreamHandle, TokenSink {
 
   /**
    * The outcome future, created on the first call to outcome() (most streams are read, not
-   * awaited). Completed on the delivery executor once terminate() has settled, or by outcome() if
-   * that comes later.
+   * awaited). Completed on the delivery executor once the listeners have seen the end, or by
+   * outcome() if that comes later.
    */
   private volatile @Nullable CompletableFuture<StreamOutcome> outcome;
 
-  /** Set by terminate() once its internal work is done: counters, timers. */
-  private volatile boolean settled;
+  /**
+   * Set once the listeners have seen the end (after terminate's internal work): the outcome future
+   * completes only after it, so whoever waits on the outcome sees what the listeners recorded.
+   */
+  private volatile boolean notified;
 
   DefaultStream(DefaultStreamManager manager, String id, @Nullable String owner, TokenSource source) {
     this(manager, id, owner, Map.of(), source);
@@ -197,9 +200,8 @@ final class DefaultStream implements StreamHandle, TokenSink {
     this.owner = owner;
     this.attributes = attributes;
     this.source = source;
-    this.ticker = manager.ticker;
     this.ring = new TokenRing(this, manager.bufferSize, manager.ringSize);
-    this.timer = new StreamTimer(this, manager, ticker.read());
+    this.timer = new StreamTimer(this, manager, manager.now());
   }
 
   // ------------------------------------------------------------------ StreamHandle
@@ -234,10 +236,10 @@ final class DefaultStream implements StreamHandle, TokenSink {
       if (f == null) {
         throw new AssertionError("outcome future lost");
       }
-      // Dekker with terminate(): it sets `settled` then reads `outcome`; we set `outcome` then
-      // read `settled`. One of the two completes the future.
+      // Pair D with listenersNotified(): it sets `notified` then reads `outcome`; we set `outcome`
+      // then read `notified`. One of the two completes the future.
       StreamEvent.Terminal term = terminal;
-      if (settled && term != null) {
+      if (notified && term != null) {
         f.complete(term.outcome());
       }
     }
@@ -261,7 +263,12 @@ final class DefaultStream implements StreamHandle, TokenSink {
     }
     DefaultReader r = new DefaultReader(this, ring, lastSequence, signal);
     ring.attach(r, lastSequence);
-    timer.readerAttached(ticker.read());
+    // Validated: from here on nothing may fail the attach (the reader holds the producer back).
+    try {
+      timer.readerAttached(manager.now());
+    } catch (Throwable e) {
+      log.error("stream {}: retiming after an attach failed", id, e);
+    }
     return r;
   }
 
@@ -308,7 +315,7 @@ final class DefaultStream implements StreamHandle, TokenSink {
       return 0;
     }
     long end = timer.endNanos;
-    long elapsed = (end == StreamTimer.NONE ? ticker.read() : end) - first;
+    long elapsed = (end == StreamTimer.NONE ? manager.now() : end) - first;
     return elapsed <= 0 ? 0 : (count - 1) * 1e9 / elapsed;
   }
 
@@ -341,14 +348,14 @@ final class DefaultStream implements StreamHandle, TokenSink {
     boolean first = ring.count() == 0; // one producer: nobody else can publish token 1
     if (first) {
       // Before publishing: whoever holds token 1 must also see timeToFirstToken().
-      timer.firstTokenSending(ticker.read());
+      timer.firstTokenSending(manager.now());
     }
     long seq = ring.publish(token);
     if (seq > 0) {
       if (first) {
         onFirstToken();
       } else if (manager.idleTimeoutNanos != 0) {
-        timer.tokenSent(ticker.read(), false); // no clock read per token unless it is needed
+        timer.tokenSent(manager.now(), false); // no clock read per token unless it is needed
       }
       return;
     }
@@ -468,11 +475,11 @@ final class DefaultStream implements StreamHandle, TokenSink {
   // ------------------------------------------------------------------ callbacks from the ring
 
   void producerBlocked() {
-    timer.producerBlocked(ticker.read());
+    timer.producerBlocked(manager.now());
   }
 
   void producerUnblocked() {
-    timer.producerUnblocked(ticker.read());
+    timer.producerUnblocked(manager.now());
   }
 
   void logCut(DefaultReader r, @Nullable String reason, long behind) {
@@ -510,17 +517,21 @@ final class DefaultStream implements StreamHandle, TokenSink {
     if (manager.detachPolicy == DetachPolicy.CANCEL) {
       terminate(S_CANCELLED, why != null ? why : "reader detached", null);
     } else if (ring.running()) {
-      timer.noReader(ticker.read());
+      timer.noReader(manager.now());
     }
   }
 
-  /** The slow-reader timeout passed: the policy applies to every reader holding the producer back. */
-  void cutSlowReaders() {
+  /**
+   * The producer has waited since {@code blockedSince} longer than the slow-reader timeout: the
+   * policy applies to every reader that held it back that long.
+   */
+  void cutSlowReaders(long blockedSince, long now) {
     boolean detach = manager.slowReaderPolicy == SlowReaderPolicy.DETACH;
     String reason =
         "reader too slow: held the producer back for "
             + Duration.ofNanos(manager.slowReaderTimeoutNanos);
-    if (ring.cutSlowReaders(detach ? reason : null)) {
+    if (ring.cutSlowReaders(
+        detach ? reason : null, blockedSince, now, manager.slowReaderTimeoutNanos)) {
       policyAfterLastReader(reason);
     }
   }
@@ -546,7 +557,7 @@ final class DefaultStream implements StreamHandle, TokenSink {
       if (!ring.running() || src == null) {
         return; // cancelled between admission and start
       }
-      timer.started(ticker.read());
+      timer.started(manager.now());
       MDC.put(MDC_KEY, id);
       manager.notifyStart(this);
       try {
@@ -611,7 +622,7 @@ final class DefaultStream implements StreamHandle, TokenSink {
    * @return true if this call made it; false if the stream had already ended
    */
   boolean terminate(int status, @Nullable String message, @Nullable Throwable cause) {
-    long now = ticker.read(); // before the CAS: after it, nothing may throw before the terminal
+    long now = manager.now(); // never throws (a throwing ticker is contained there)
     long t = ring.seal(status);
     if (t < 0) {
       return false;
@@ -625,10 +636,12 @@ final class DefaultStream implements StreamHandle, TokenSink {
     ring.wakeBlockingReaders();
     ring.wakeProducer();
     boolean abort = status == S_CANCELLED || status == S_TIMED_OUT;
-    HookNode taken = (HookNode) HOOKS.getAndSet(this, abort ? FIRED : DISCARDED);
     boolean aborted = false;
     if (abort) {
-      interruptWorker();
+      interruptWorker(); // first: a hook registered from here on runs after the interrupt too
+    }
+    HookNode taken = (HookNode) HOOKS.getAndSet(this, abort ? FIRED : DISCARDED);
+    if (abort) {
       aborted = !workerReturned() && worker != W_NEW;
       if (status == S_CANCELLED) {
         log.debug("stream {} cancelled: {}", id, message);
@@ -644,7 +657,6 @@ final class DefaultStream implements StreamHandle, TokenSink {
     } catch (Throwable e) {
       log.error("stream {}: scheduling its retention failed", id, e);
     }
-    settled = true;
 
     // Calls that leave the library, last, each contained.
     ring.signalReaders();
@@ -652,15 +664,18 @@ final class DefaultStream implements StreamHandle, TokenSink {
       HookNode run = taken;
       manager.callback(id, "onCancel hooks", () -> runHooks(run));
     }
-    manager.notifyTerminal(this, result, outcome);
+    manager.notifyTerminal(this, result);
     return true;
   }
 
-  /** Completes the outcome future, if one was asked for; on the delivery executor. */
-  static void completeOutcome(@Nullable CompletableFuture<StreamOutcome> f, StreamOutcome result) {
-    if (f != null) {
-      f.complete(result);
-    }
+  /**
+   * The listeners have seen the end (or there are none): from now on the outcome may complete.
+   * Returns the outcome future if one was asked for, for the caller to complete on the delivery
+   * executor; a later outcome() completes its own.
+   */
+  @Nullable CompletableFuture<StreamOutcome> listenersNotified() {
+    notified = true; // pair D: then read the future
+    return outcome;
   }
 
   /** Runs the taken hooks in registration order: reverses the stack. */

@@ -2,6 +2,8 @@ package dev.sluice;
 
 import static java.util.Objects.requireNonNull;
 
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -97,6 +99,10 @@ final class DefaultStreamManager implements StreamManager {
   /** Streams whose worker holds a slot (dispatched, not yet returned). */
   private final Set<DefaultStream> active = new HashSet<>();
   private int running;
+  /** The ticker's last good reading; see now(). Opaque: any recent value will do. */
+  @SuppressWarnings("UnusedVariable") // accessed through LAST_TICK only
+  private long lastTick;
+
   /** Workers that released their slot and whose executor task has not yet returned. */
   private final AtomicInteger returning = new AtomicInteger();
   /** System.nanoTime() when a worker task last returned; 0 before any did. */
@@ -261,7 +267,7 @@ final class DefaultStreamManager implements StreamManager {
     } finally {
       admission.unlock();
     }
-    stream.scheduleNext(ticker.read());
+    stream.scheduleNext(now()); // never throws: a scheduler that fails fails the stream
     notifyListeners(stream, "onSubmit", l -> l.onSubmit(stream));
     if (dispatch) {
       dispatch(stream);
@@ -318,7 +324,9 @@ final class DefaultStreamManager implements StreamManager {
       } catch (Throwable e) {
         log.error("stream {}: failing it failed", s.id, e);
       }
+      DefaultStream failed = s;
       s = releaseSlot(s);
+      dropSourceOf(failed); // it will never run
       if (s == null) {
         returning.decrementAndGet(); // no task of ours was running: nothing is on its way out
       }
@@ -358,12 +366,16 @@ final class DefaultStreamManager implements StreamManager {
 
   private void work(DefaultStream first) {
     try {
-      for (DefaultStream s = first; s != null; s = releaseSlot(s)) {
+      for (DefaultStream s = first; s != null; s = releaseSlot(s)) { // the slot is always released
         try {
           s.runWorker();
         } catch (Throwable e) { // runWorker contains the source; this is a bug of ours
           log.error("stream {}: worker failed", s.id, e);
-          s.terminate(DefaultStream.S_FAILED, "worker failed: " + e, e);
+          try {
+            s.terminate(DefaultStream.S_FAILED, "worker failed: " + e, e);
+          } catch (Throwable again) {
+            log.error("stream {}: failing it failed", s.id, again);
+          }
         }
       }
     } finally {
@@ -456,20 +468,52 @@ final class DefaultStreamManager implements StreamManager {
     }
   }
 
-  /** Hands the end of a stream to the user's callbacks: the outcome future and the listener. */
-  void notifyTerminal(
-      DefaultStream s, StreamOutcome o, @Nullable CompletableFuture<StreamOutcome> outcome) {
-    if (!hasListener && outcome == null) {
+  /**
+   * Hands the end of a stream to the user's callbacks on the delivery executor: the listener, then
+   * the outcome future, so that whoever waits on the outcome sees what the listener recorded.
+   */
+  void notifyTerminal(DefaultStream s, StreamOutcome o) {
+    if (!hasListener) {
+      CompletableFuture<StreamOutcome> f = s.listenersNotified();
+      if (f != null) {
+        callback(s.id, "outcome dependents", () -> f.complete(o));
+      }
       return;
     }
-    // The listener first: whoever waits on the outcome then sees what the listener recorded.
     callback(
         s.id,
         "listener onTerminal / outcome dependents",
         () -> {
           notifyListeners(s, "onTerminal", l -> l.onTerminal(s, o));
-          DefaultStream.completeOutcome(outcome, o);
+          CompletableFuture<StreamOutcome> f = s.listenersNotified();
+          if (f != null) {
+            f.complete(o);
+          }
         });
+  }
+
+  private void dropSourceOf(DefaultStream s) {
+    admission.lock();
+    try {
+      s.dropSource();
+    } finally {
+      admission.unlock();
+    }
+  }
+
+  /**
+   * The ticker's reading. A user ticker that throws is contained: logged, and its last good
+   * reading used, so that no internal path (a terminal transition, a timer) fails because of it.
+   */
+  long now() {
+    try {
+      long t = ticker.read();
+      LAST_TICK.setOpaque(this, t);
+      return t;
+    } catch (Throwable e) {
+      log.error("the ticker {} threw; using its last reading", ticker, e);
+      return (long) LAST_TICK.getOpaque(this);
+    }
   }
 
   /**
@@ -645,5 +689,16 @@ final class DefaultStreamManager implements StreamManager {
 
   int registrySize() {
     return registry.size();
+  }
+
+  private static final VarHandle LAST_TICK;
+
+  static {
+    try {
+      LAST_TICK =
+          MethodHandles.lookup().findVarHandle(DefaultStreamManager.class, "lastTick", long.class);
+    } catch (ReflectiveOperationException e) {
+      throw new ExceptionInInitializerError(e);
+    }
   }
 }

@@ -309,9 +309,9 @@ public interface StreamManager extends AutoCloseable {
      * {@code onTerminal} and {@code onEvicted}, and the dependents of {@link StreamHandle#outcome()}.
      * So none of them runs on the timer thread or makes {@code cancel()} wait. If it throws, the
      * callback runs on a new thread instead (and a Flow subscriber gets {@code onError}). Default: a
-     * virtual thread per task on JDK 21+; on 17 the common fork-join pool when it has more than one
-     * thread, else a daemon thread per task (as {@link java.util.concurrent.SubmissionPublisher}
-     * does). Never the worker executor: a subscriber must not wait behind the producers it unblocks.
+     * virtual thread per task on JDK 21+; on 17 a shared pool of daemon threads that grows as
+     * needed and shrinks when idle, so that a callback that blocks delays no other. Never the worker
+     * executor: a subscriber must not wait behind the producers it unblocks.
      * {@code Runnable::run} runs them on the thread that triggers them, for deterministic tests.
      */
     public Builder deliveryExecutor(Executor deliveryExecutor) {

@@ -3,7 +3,6 @@ package dev.sluice;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.time.Duration;
-import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import org.jspecify.annotations.Nullable;
@@ -120,6 +119,7 @@ final class StreamTimer {
       blockedSince = NONE;
       if (m.idleTimeoutNanos != 0) {
         LAST_TOKEN.setOpaque(this, now);
+        schedule(now); // the idle deadline was off while blocked: put it back
       }
     }
   }
@@ -129,10 +129,14 @@ final class StreamTimer {
     schedule(now);
   }
 
+  /**
+   * A reader was validated: the no-reader deadline is off while one is attached (due() asks the
+   * reader set), so free the entry if it was the next. noReaderSince is left alone: a reader that
+   * left meanwhile has set it afresh, and that must stand.
+   */
   void readerAttached(long now) {
-    if (noReaderSince != NONE) {
-      noReaderSince = NONE;
-      retime(now); // the no-reader deadline is gone: free the entry if it was the next
+    if (m.noReaderTimeoutNanos != 0) {
+      retime(now);
     }
   }
 
@@ -244,7 +248,7 @@ final class StreamTimer {
         entryAt = NONE;
       }
     }
-    long now = m.ticker.read();
+    long now = m.now();
     for (int acted = 0; acted < 8; acted++) { // each act removes what it acted on
       Due d = due(now);
       if (d.kind() == NOTHING || d.delay() > 0) {
@@ -266,7 +270,9 @@ final class StreamTimer {
         if (blocked == NONE) {
           return; // it got space since due() looked: nobody held it back
         }
-        stream.cutSlowReaders();
+        // Judged against the value read here, not the one due() saw: if the producer got space
+        // and blocked again meanwhile, the readers are measured from the new wait.
+        stream.cutSlowReaders(blocked, now);
         // If it still waits, measure afresh; if it got space meanwhile, leave it NONE (S1).
         BLOCKED.compareAndSet(this, blocked, now);
       }
@@ -289,6 +295,7 @@ final class StreamTimer {
     if (delay < 0) {
       return;
     }
+    Throwable failure = null;
     synchronized (lock) {
       // Compare remaining delays, not absolute times: differences never overflow.
       if (entry != null && entryAt - now <= delay) {
@@ -301,18 +308,22 @@ final class StreamTimer {
       entryAt = now + delay;
       try {
         entry = m.scheduler.schedule(() -> fire(seq), delay, TimeUnit.NANOSECONDS);
-      } catch (RejectedExecutionException e) {
+      } catch (Throwable e) {
         entry = null;
         entryAt = NONE;
-        if (!m.closing()) { // while closing, close() takes over; otherwise timers are lost
-          DefaultStream.log.warn(
-              "stream {}: the scheduler rejected its timer, so its timeouts and retention will not"
-                  + " run: was {} shut down while the manager is open?",
-              stream.id,
-              m.scheduler,
-              e);
-        }
+        failure = e;
       }
+    }
+    if (failure != null && !m.closing()) { // while closing, close() takes over
+      // Fail closed: a stream whose timeouts cannot run must not run unbounded.
+      DefaultStream.log.error(
+          "stream {}: the scheduler rejected its timer, so its timeouts and retention cannot run:"
+              + " was {} shut down while the manager is open?",
+          stream.id,
+          m.scheduler,
+          failure);
+      stream.terminate(
+          DefaultStream.S_FAILED, "the scheduler rejected the stream's timer: " + failure, failure);
     }
   }
 

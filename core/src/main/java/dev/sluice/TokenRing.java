@@ -60,6 +60,7 @@ final class TokenRing {
    *   pair  side A writes, then reads                side B writes, then reads
    *   A     attach: readers (CAS), then tail         producer: tail (CAS), then readers
    *   A'    attach: readers (CAS), tail, then limit  producer: limit, then readers
+   *   A''   cutter: cursor (CAS), tail, then limit   producer: limit, then tail (before a slot)
    *   B     producer: producerWaiter, then cursors   reader: cursor (CAS), then producerWaiter
    *                   and tail                       terminator: tail (CAS), then producerWaiter
    *                                                  leave: floor, readers (CAS), then producerWaiter
@@ -220,13 +221,15 @@ final class TokenRing {
           rs = readers;
           allowed = Math.min(allowed, permitted(rs));
         }
+        if (statusOf(tail) != S_RUNNING) {
+          // Also on success: after the limit publication, so that whoever reads the tail ended and
+          // then the limit knows every slot this producer may still write (pair A'').
+          return REFUSED;
+        }
         if (seq <= allowed) {
           gated = rs;
           permit = allowed;
           return seq;
-        }
-        if (statusOf(tail) != S_RUNNING) {
-          return REFUSED;
         }
         if (spins > 0) {
           --spins;
@@ -334,7 +337,7 @@ final class TokenRing {
       leave(r, FAILED_ATTACH, DefaultReader.GONE);
       throw e;
     }
-    r.validate();
+    r.validate(stream.manager.now());
     wakeProducer();
   }
 
@@ -365,6 +368,8 @@ final class TokenRing {
   long firstRetained(long count) {
     return Math.max(1, Math.min(count + 1, limit) - mask);
   }
+
+
 
   /**
    * Stops {@code r} gating the producer; the one exit for every reader. Idempotent.
@@ -427,27 +432,30 @@ final class TokenRing {
 
   /**
    * Applies the slow-reader policy to every validated reader holding the producer back (more than
-   * the buffer behind the token it waits to write): DETACH when {@code reason} is non-null, else
-   * SKIP to the newest token.
+   * the buffer behind the token it waits to write) for at least {@code timeout}: since {@code
+   * blockedSince}, or since it attached if that was later. DETACH when {@code reason} is non-null,
+   * else SKIP to the newest token.
    *
    * @return true if the detach policy now applies (the last validated reader was cut)
    */
-  boolean cutSlowReaders(@Nullable String reason) {
+  boolean cutSlowReaders(@Nullable String reason, long blockedSince, long now, long timeout) {
     long newest = tail & COUNT_MASK;
     long pending = newest + 1;
     boolean last = false;
     for (DefaultReader r : readers) {
       long c = r.position();
-      if (c == DefaultReader.GONE || !r.isValidated() || pending <= c + capacity) {
+      if (c == DefaultReader.GONE
+          || !r.isValidated()
+          || pending <= c + capacity
+          || now - Math.max(blockedSince, r.attachedAt()) < timeout) {
         continue;
       }
-      if (reason == null) {
-        if (r.skip(c, newest)) {
-          stream.logCut(r, null, newest - c);
+      if (r.cut(c, reason, newest)) {
+        if (reason != null) {
+          last |= leave(r, CUT, c); // out of the ring before the reader can see Detached
         }
-      } else if (r.cut(c, reason)) {
+        r.confirmCut();
         stream.logCut(r, reason, newest - c);
-        last |= leave(r, CUT, c);
       }
     }
     wakeProducer();

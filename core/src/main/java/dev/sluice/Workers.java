@@ -3,8 +3,8 @@ package dev.sluice;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
 import java.util.concurrent.Executor;
-import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.SynchronousQueue;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
@@ -39,17 +39,36 @@ final class Workers {
     return pool;
   }
 
-  /** The default executor for Flow deliveries; see {@code Builder.deliveryExecutor}. */
+  /**
+   * The default executor for user callbacks (Flow deliveries, hooks, listeners, outcome
+   * dependents); see {@code Builder.deliveryExecutor}. A virtual thread per task on 21+; on 17 one
+   * shared pool of daemon threads that grows as needed and shrinks when idle, so that a callback
+   * that blocks (a hook closing a connection) takes a thread of its own and delays no one else,
+   * which the common fork-join pool would not guarantee.
+   */
   static Executor deliveryExecutor() {
     ThreadFactory virtual = VIRTUAL_FACTORY;
     if (virtual != null) {
       return task -> virtual.newThread(task).start();
     }
-    if (ForkJoinPool.getCommonPoolParallelism() > 1) {
-      return ForkJoinPool.commonPool();
+    return CallbackPool.POOL;
+  }
+
+  /** The JDK 17 callback pool, created on first use. */
+  private static final class CallbackPool {
+    static final Executor POOL = newPool();
+
+    private static Executor newPool() {
+      ThreadPoolExecutor pool =
+          new ThreadPoolExecutor(
+              0,
+              Integer.MAX_VALUE,
+              2, // idle threads go soon: callbacks are short and bursty
+              TimeUnit.SECONDS,
+              new SynchronousQueue<>(),
+              daemonFactory("sluice-callback"));
+      return pool;
     }
-    ThreadFactory f = daemonFactory("sluice-delivery");
-    return task -> f.newThread(task).start();
   }
 
   static ThreadFactory daemonFactory(String prefix) {

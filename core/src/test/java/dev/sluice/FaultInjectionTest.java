@@ -551,20 +551,28 @@ class FaultInjectionTest {
    * test asks for the minimum: a warning naming the problem. It fails today.
    */
   @Test
-  void schedulerShutDownByItsOwner_isLoggedNotSilentlyIgnored() throws Exception {
+  void schedulerShutDownByItsOwner_failsTheStreamClosed_andSaysSo() throws Exception {
     manager.close();
     java.util.concurrent.ScheduledExecutorService scheduler = java.util.concurrent.Executors.newSingleThreadScheduledExecutor();
     try {
       manager = StreamManager.builder().scheduler(scheduler).retention(Duration.ofMillis(50)).build();
       scheduler.shutdown();
-      StreamHandle h = manager.submit(TestStreams.counting(1));
-      assertThat(outcome(h).status()).isEqualTo(Status.COMPLETED);
-      Thread.sleep(200); // four retention periods
-      boolean leaked = ((DefaultStreamManager) manager).registrySize() == 1;
-      assertThat(leaked).as("the unread stream outlived its retention").isTrue();
+      // Its timeouts cannot run, so it must not run unbounded (issue 10 review, F4): it fails at
+      // once, with a message naming the cause, and an error in the log.
+      CountDownLatch never = new CountDownLatch(1);
+      StreamHandle h = manager.submit(sink -> never.await());
+      StreamOutcome o = outcome(h);
+      assertThat(o.status()).isEqualTo(Status.FAILED);
+      assertThat(o.message()).startsWith("the scheduler rejected the stream's timer");
+      assertThat(o.cause()).isInstanceOf(java.util.concurrent.RejectedExecutionException.class);
       assertThat(logs.lines())
-          .as("a warning that timers are being dropped")
-          .anyMatch(l -> l.startsWith("WARN") && l.toLowerCase(java.util.Locale.ROOT).contains("scheduler"));
+          .as("an error saying that timers are being dropped")
+          .anyMatch(l -> l.startsWith("ERROR") && l.toLowerCase(java.util.Locale.ROOT).contains("scheduler"));
+      assertIdle(); // its worker returned: nothing is stuck
+      Thread.sleep(200); // four retention periods: its retention cannot run either, and it is kept
+      assertThat(((DefaultStreamManager) manager).registrySize())
+          .as("no removal before its terminal was read (invariant 4), however long")
+          .isEqualTo(1);
     } finally {
       scheduler.shutdownNow();
     }
