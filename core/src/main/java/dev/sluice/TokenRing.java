@@ -236,12 +236,12 @@ final class TokenRing {
           Thread.onSpinWait();
           continue;
         }
+        pendingSeq = seq; // before the slow-reader clock starts: the cutter judges by it
         if (!blocked) {
           blocked = true;
           stream.producerBlocked();
         }
         Thread me = Thread.currentThread();
-        pendingSeq = seq;
         producerWaiter = me; // pair B
         if (seq > permitted(readers) && statusOf(tail) == S_RUNNING) {
           LockSupport.park(this);
@@ -431,16 +431,20 @@ final class TokenRing {
   }
 
   /**
-   * Applies the slow-reader policy to every validated reader holding the producer back (more than
-   * the buffer behind the token it waits to write) for at least {@code timeout}: since {@code
-   * blockedSince}, or since it attached if that was later. DETACH when {@code reason} is non-null,
-   * else SKIP to the newest token.
+   * Applies the slow-reader policy to every validated reader holding the producer back -- more than
+   * the buffer behind the token it waits to write, {@link #pendingSeq} -- for at least {@code
+   * timeout}: since {@code blockedSince}, or since it attached if that was later. DETACH when
+   * {@code reason} is non-null, else SKIP to the newest token.
+   *
+   * <p>Judged by pendingSeq, not by the count: once the producer got space and published it, every
+   * gating reader is within the buffer of it, so no reader is cut for a wait that is over (a clock
+   * read just before the producer got space may be stale).
    *
    * @return true if the detach policy now applies (the last validated reader was cut)
    */
   boolean cutSlowReaders(@Nullable String reason, long blockedSince, long now, long timeout) {
+    long pending = pendingSeq;
     long newest = tail & COUNT_MASK;
-    long pending = newest + 1;
     boolean last = false;
     for (DefaultReader r : readers) {
       long c = r.position();

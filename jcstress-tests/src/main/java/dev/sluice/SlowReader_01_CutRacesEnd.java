@@ -34,7 +34,9 @@ import org.openjdk.jcstress.infra.results.LLL_Result;
  * last reader detaching cancels. The reader R has read nothing; t1 is published and the producer
  * (a pooled thread, see {@link BlockedProducer}) is blocked on t2. Actors: the stream's timer task
  * (an actor is the timer thread) and a canceller, which records whether R was still attached (not
- * cut) right after its cancel() won.
+ * cut) right after its cancel() won. A cut that lands after the end is undone (the reader keeps
+ * its retained tokens), so "gone" may be a cut caught in progress: then the reader must get its
+ * token and the terminal, never Detached.
  *
  * <p>Internal entry points: the stream's timer task (kept by a scheduler that runs nothing, {@link
  * LatestTimer}; {@code DefaultStream.scheduleNext(long)} when the producer scheduled none), and {@code DefaultReader.position()} / {@code
@@ -273,6 +275,7 @@ public final class SlowReader_01_CutRacesEnd {
   @Outcome(id = "t1 CANCELLED, attached, refused", expect = ACCEPTABLE, desc = "ended first: the reader gets its token and the terminal")
   @Outcome(id = "DETACHED, gone, refused", expect = ACCEPTABLE, desc = "cut first; cancel() won before the last-reader policy")
   @Outcome(id = "DETACHED, lost, refused", expect = ACCEPTABLE, desc = "cut first; the last-reader policy cancelled")
+  @Outcome(id = "t1 CANCELLED, gone, refused", expect = ACCEPTABLE, desc = "a cut in progress at the end was undone: token and terminal")
   @Outcome(id = "DETACHED, attached, refused", expect = FORBIDDEN, desc = "cut after the end: Detached instead of the terminal")
   @Outcome(expect = FORBIDDEN, desc = "anything else")
   @State
