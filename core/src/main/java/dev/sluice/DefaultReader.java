@@ -44,10 +44,10 @@ final class DefaultReader implements StreamReader {
   static final long GONE = Long.MAX_VALUE;
 
   /** Cut states. */
-  private static final int UNCUT = 0;
+  private static final int FREE = 0;
 
   private static final int CUTTING = 1;
-  private static final int CUT = 2;
+  private static final int DETACHED = 2;
 
   private final DefaultStream stream;
   private final TokenRing ring;
@@ -78,13 +78,28 @@ final class DefaultReader implements StreamReader {
   private final @Nullable Runnable signal;
 
   /**
-   * UNCUT -> CUTTING -> CUT (a DETACH stands), or CUTTING -> UNCUT (a SKIP stands, or a cut was
-   * undone); written by the cutter.
+   * The cut in progress, owned by one cutter at a time (the timer may fire twice at once on a
+   * multi-threaded scheduler):
+   *
+   * <pre>
+   * FREE -> CUTTING      a cutter took it (CAS; a second cutter finds it taken and leaves it)
+   * CUTTING -> DETACHED  a DETACH stands (final)
+   * CUTTING -> FREE      a SKIP stands (skippedTo published first), or the cut was undone
+   * </pre>
    */
   private volatile int cutState;
 
-  /** Why a DETACH cut ended this reader; written before CUTTING. */
+  /** Why a DETACH cut ended this reader; written by the cutter that owns the cut. */
   private volatile @Nullable String cutReason;
+
+  /**
+   * The newest position a standing SKIP moved this reader to; rises only. The reader reports a gap
+   * from this, never from the cursor alone, which may be ahead only for a cut still being decided.
+   */
+  private volatile long skippedTo;
+
+  /** The target of the SKIP being decided; the cutter's, under CUTTING. */
+  private long pendingSkip;
 
   /** Set by close(), from any thread. */
   private volatile boolean closed;
@@ -209,29 +224,31 @@ final class DefaultReader implements StreamReader {
       long c = cursor;
       if (c == GONE) {
         int cut = cutState;
+        if (cut == DETACHED) {
+          return detached();
+        }
         if (cut == CUTTING) {
           return null; // the cutter decides and wakes us
-        }
-        if (cut == CUT) {
-          finished = true;
-          String reason = cutReason;
-          return new StreamEvent.Detached(delivered, reason != null ? reason : "reader too slow");
         }
         if (cursor != GONE) {
           continue; // a cut was undone between our reads
         }
+        if (cutState == DETACHED) {
+          return detached(); // confirmed between our reads
+        }
         throw new IllegalStateException("reader of stream " + stream.id + " is closed");
       }
-      if (c > delivered) { // a SKIP cut moved us ahead
-        if (cutState == CUTTING) {
-          return null; // the cutter decides and wakes us
-        }
+      long skipped = skippedTo;
+      if (skipped > delivered) { // a SKIP cut stands: report it
         if (!tokensAllowed) {
           return null;
         }
-        StreamEvent.Gap gap = new StreamEvent.Gap(c, c - delivered);
-        delivered = c;
+        StreamEvent.Gap gap = new StreamEvent.Gap(skipped, skipped - delivered);
+        delivered = skipped;
         return gap;
+      }
+      if (c > delivered) {
+        return null; // a SKIP still being decided, or being undone: the cutter wakes us
       }
       long next = c + 1;
       long t = 0;
@@ -265,6 +282,12 @@ final class DefaultReader implements StreamReader {
     }
   }
 
+  private StreamEvent detached() {
+    finished = true;
+    String reason = cutReason;
+    return new StreamEvent.Detached(delivered, reason != null ? reason : "reader too slow");
+  }
+
   private StreamEvent finish(StreamEvent.Terminal term) {
     finished = true;
     delivered = term.sequence();
@@ -288,12 +311,15 @@ final class DefaultReader implements StreamReader {
    *     ended with every token after {@code expected} intact (the cut is undone and the reader woken)
    */
   boolean cut(long expected, @Nullable String reason, long newest) {
+    if (!CUT_STATE.compareAndSet(this, FREE, CUTTING)) {
+      return false; // another cutter owns it (or it was detached): not ours to touch
+    }
     long target = reason != null ? GONE : newest;
     cutReason = reason;
-    cutState = CUTTING;
+    pendingSkip = newest;
     if (!CURSOR.compareAndSet(this, expected, target)) {
-      cutState = UNCUT;
       cutReason = null;
+      cutState = FREE;
       return false;
     }
     long t = ring.tail(); // after the cursor moved
@@ -301,17 +327,22 @@ final class DefaultReader implements StreamReader {
       // Landed after the end, and nothing after the reader was overwritten in the meantime: the
       // limit read after the tail covers every slot the producer may still write (pair A'').
       CURSOR.compareAndSet(this, target, expected); // if closed meanwhile, it is out of the ring
-      cutState = UNCUT;
       cutReason = null;
+      cutState = FREE;
       wake();
       return false;
     }
     return true;
   }
 
-  /** Lets the reader see the cut that {@link #cut} decided: Detached, or a Gap. */
+  /** Lets the reader see the cut that {@link #cut} decided: Detached, or a Gap. Cutter only. */
   void confirmCut() {
-    cutState = cutReason != null ? CUT : UNCUT;
+    if (cutReason != null) {
+      cutState = DETACHED;
+    } else {
+      skippedTo = pendingSkip; // before FREE: the reader reports the gap from it
+      cutState = FREE;
+    }
     wake();
   }
 
@@ -360,11 +391,13 @@ final class DefaultReader implements StreamReader {
 
   private static final VarHandle CURSOR;
   private static final VarHandle WAITER;
+  private static final VarHandle CUT_STATE;
 
   static {
     try {
       CURSOR = MethodHandles.lookup().findVarHandle(DefaultReader.class, "cursor", long.class);
       WAITER = MethodHandles.lookup().findVarHandle(DefaultReader.class, "waiter", Thread.class);
+      CUT_STATE = MethodHandles.lookup().findVarHandle(DefaultReader.class, "cutState", int.class);
     } catch (ReflectiveOperationException e) {
       throw new ExceptionInInitializerError(e);
     }

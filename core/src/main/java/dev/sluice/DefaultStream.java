@@ -94,6 +94,9 @@ final class DefaultStream implements StreamHandle, TokenSink {
 
   private static final HookNode DISCARDED = new HookNode(() -> {}, null);
 
+  /** Marks the hook stack as being handed over to run: a registrant waits the few instructions. */
+  private static final HookNode FIRING = new HookNode(() -> {}, null);
+
   final DefaultStreamManager manager;
   final String id;
   final @Nullable String owner;
@@ -152,10 +155,19 @@ final class DefaultStream implements StreamHandle, TokenSink {
   private volatile int stopReported;
 
   /**
-   * Cancel hooks: a Treiber stack while RUNNING, then FIRED (the winner took them to run) or
-   * DISCARDED (the source ended the stream). Pushed by CAS; taken once by getAndSet.
+   * Cancel hooks: a Treiber stack while RUNNING, then FIRING while the winner hands them to {@link
+   * #toRun}, then FIRED; or DISCARDED (the source ended the stream). Pushed by CAS; taken once by
+   * getAndSet. A hook registered once FIRED goes to toRun too, after the earlier ones.
    */
   private volatile @Nullable HookNode hooks;
+
+  /**
+   * Hooks handed over to run, newest first (a Treiber stack); drained in registration order on the
+   * delivery executor by one task at a time, counted by {@link #hookWip}.
+   */
+  private volatile @Nullable HookNode toRun;
+
+  private volatile int hookWip;
 
   /** Guarded by the manager's admission lock: true while waiting in its queue. */
   boolean queued;
@@ -439,9 +451,18 @@ final class DefaultStream implements StreamHandle, TokenSink {
   @Override
   public void onCancel(Runnable hook) {
     requireNonNull(hook, "hook");
-    for (HookNode head = hooks; ; head = hooks) {
+    for (int spins = 0; ; spins++) {
+      HookNode head = hooks;
+      if (head == FIRING) { // the winner is handing the earlier hooks over: a few instructions
+        if (spins < 64) {
+          Thread.onSpinWait();
+        } else {
+          Thread.yield();
+        }
+        continue;
+      }
       if (head == FIRED) {
-        runHook(hook); // already cancelled: at once, on the registering thread
+        handOver(hook); // already cancelled: after the earlier ones
         return;
       }
       if (head == DISCARDED) {
@@ -558,6 +579,9 @@ final class DefaultStream implements StreamHandle, TokenSink {
         return; // cancelled between admission and start
       }
       timer.started(manager.now());
+      if (!ring.running()) {
+        return; // its start timer could not be scheduled, and failed it: do not start the source
+      }
       MDC.put(MDC_KEY, id);
       manager.notifyStart(this);
       try {
@@ -640,8 +664,12 @@ final class DefaultStream implements StreamHandle, TokenSink {
     if (abort) {
       interruptWorker(); // first: a hook registered from here on runs after the interrupt too
     }
-    HookNode taken = (HookNode) HOOKS.getAndSet(this, abort ? FIRED : DISCARDED);
+    HookNode taken = (HookNode) HOOKS.getAndSet(this, abort ? FIRING : DISCARDED);
     if (abort) {
+      if (taken != null) {
+        toRun = taken; // empty until now: nothing ran before FIRED
+      }
+      hooks = FIRED;
       aborted = !workerReturned() && worker != W_NEW;
       if (status == S_CANCELLED) {
         log.debug("stream {} cancelled: {}", id, message);
@@ -660,9 +688,8 @@ final class DefaultStream implements StreamHandle, TokenSink {
 
     // Calls that leave the library, last, each contained.
     ring.signalReaders();
-    if (abort && taken != null && taken != FIRED && taken != DISCARDED) {
-      HookNode run = taken;
-      manager.callback(id, "onCancel hooks", () -> runHooks(run));
+    if (abort && taken != null) {
+      scheduleHooks();
     }
     manager.notifyTerminal(this, result);
     return true;
@@ -678,14 +705,39 @@ final class DefaultStream implements StreamHandle, TokenSink {
     return outcome;
   }
 
-  /** Runs the taken hooks in registration order: reverses the stack. */
-  private void runHooks(HookNode head) {
-    HookNode reversed = null;
-    for (HookNode n = head; n != null; n = n.next) {
-      reversed = new HookNode(n.hook, reversed);
+  /** Adds a late hook to the hooks to run, and makes sure a drain runs. */
+  private void handOver(Runnable hook) {
+    for (HookNode head = toRun; ; head = toRun) {
+      HookNode n = new HookNode(hook, head);
+      if (TO_RUN.compareAndSet(this, head, n)) {
+        break;
+      }
     }
-    for (HookNode n = reversed; n != null; n = n.next) {
-      runHook(n.hook);
+    scheduleHooks();
+  }
+
+  private void scheduleHooks() {
+    if ((int) HOOK_WIP.getAndAdd(this, 1) == 0) {
+      manager.callback(id, "onCancel hooks", this::drainHooks);
+    }
+  }
+
+  /** Runs the hooks handed over, in registration order, until no more come: one task at a time. */
+  private void drainHooks() {
+    int missed = 1;
+    for (; ; ) {
+      HookNode head = (HookNode) TO_RUN.getAndSet(this, null);
+      HookNode reversed = null;
+      for (HookNode n = head; n != null; n = n.next) {
+        reversed = new HookNode(n.hook, reversed);
+      }
+      for (HookNode n = reversed; n != null; n = n.next) {
+        runHook(n.hook);
+      }
+      missed = (int) HOOK_WIP.getAndAdd(this, -missed) - missed;
+      if (missed == 0) {
+        return;
+      }
     }
   }
 
@@ -780,6 +832,8 @@ final class DefaultStream implements StreamHandle, TokenSink {
   private static final VarHandle REMOVED;
   private static final VarHandle STOP_REPORTED;
   private static final VarHandle HOOKS;
+  private static final VarHandle TO_RUN;
+  private static final VarHandle HOOK_WIP;
 
   static {
     try {
@@ -789,6 +843,8 @@ final class DefaultStream implements StreamHandle, TokenSink {
       REMOVED = l.findVarHandle(DefaultStream.class, "removed", int.class);
       STOP_REPORTED = l.findVarHandle(DefaultStream.class, "stopReported", int.class);
       HOOKS = l.findVarHandle(DefaultStream.class, "hooks", HookNode.class);
+      TO_RUN = l.findVarHandle(DefaultStream.class, "toRun", HookNode.class);
+      HOOK_WIP = l.findVarHandle(DefaultStream.class, "hookWip", int.class);
     } catch (ReflectiveOperationException e) {
       throw new ExceptionInInitializerError(e);
     }

@@ -99,9 +99,20 @@ final class DefaultStreamManager implements StreamManager {
   /** Streams whose worker holds a slot (dispatched, not yet returned). */
   private final Set<DefaultStream> active = new HashSet<>();
   private int running;
-  /** The ticker's last good reading; see now(). Opaque: any recent value will do. */
-  @SuppressWarnings("UnusedVariable") // accessed through LAST_TICK only
+  // ---- the guarded clock; see now(). Opaque: any recent value will do ----
+  @SuppressWarnings("UnusedVariable") // accessed through the VarHandles only
   private long lastTick;
+
+  /** System.nanoTime() when the ticker began to throw; 0 while it works. */
+  @SuppressWarnings("UnusedVariable")
+  private long failingSince;
+
+  /** The ticker's last good reading when it began to throw. */
+  @SuppressWarnings("UnusedVariable")
+  private long failingBase;
+
+  @SuppressWarnings("UnusedVariable")
+  private long nextTickerLog;
 
   /** Workers that released their slot and whose executor task has not yet returned. */
   private final AtomicInteger returning = new AtomicInteger();
@@ -142,6 +153,11 @@ final class DefaultStreamManager implements StreamManager {
     slowReaderTimeoutNanos = b.slowReaderTimeoutNanos;
     slowReaderPolicy = b.slowReaderPolicy;
     ticker = b.ticker;
+    try {
+      lastTick = ticker.read(); // a good first reading, so that a later failure has a base
+    } catch (RuntimeException e) {
+      throw new IllegalArgumentException("ticker " + ticker + " failed on its first read: " + e, e);
+    }
     listeners = b.listeners.toArray(new StreamListener[0]);
     hasListener = listeners.length > 0;
     Executor userExecutor = b.executor;
@@ -509,11 +525,32 @@ final class DefaultStreamManager implements StreamManager {
     try {
       long t = ticker.read();
       LAST_TICK.setOpaque(this, t);
+      if ((long) FAILING_SINCE.getOpaque(this) != 0) {
+        FAILING_SINCE.setOpaque(this, 0L);
+      }
       return t;
     } catch (Throwable e) {
-      log.error("the ticker {} threw; using its last reading", ticker, e);
-      return (long) LAST_TICK.getOpaque(this);
+      return nowWithoutTicker(e);
     }
+  }
+
+  /**
+   * While the ticker throws, time goes on from its last good reading at the rate of {@link
+   * System#nanoTime()}, so that deadlines still pass; logged once a second at most.
+   */
+  private long nowWithoutTicker(Throwable e) {
+    long sys = System.nanoTime();
+    long since = (long) FAILING_SINCE.getOpaque(this);
+    if (since == 0) {
+      since = sys == 0 ? 1 : sys;
+      FAILING_SINCE.setOpaque(this, since);
+      FAILING_BASE.setOpaque(this, (long) LAST_TICK.getOpaque(this));
+    }
+    long nextLog = (long) NEXT_LOG.getOpaque(this);
+    if (sys - nextLog >= 0 && NEXT_LOG.compareAndSet(this, nextLog, sys + 1_000_000_000L)) {
+      log.error("the ticker {} threw; time goes on from its last reading at System.nanoTime's rate", ticker, e);
+    }
+    return (long) FAILING_BASE.getOpaque(this) + (sys - since);
   }
 
   /**
@@ -692,11 +729,17 @@ final class DefaultStreamManager implements StreamManager {
   }
 
   private static final VarHandle LAST_TICK;
+  private static final VarHandle FAILING_SINCE;
+  private static final VarHandle FAILING_BASE;
+  private static final VarHandle NEXT_LOG;
 
   static {
     try {
-      LAST_TICK =
-          MethodHandles.lookup().findVarHandle(DefaultStreamManager.class, "lastTick", long.class);
+      MethodHandles.Lookup l = MethodHandles.lookup();
+      LAST_TICK = l.findVarHandle(DefaultStreamManager.class, "lastTick", long.class);
+      FAILING_SINCE = l.findVarHandle(DefaultStreamManager.class, "failingSince", long.class);
+      FAILING_BASE = l.findVarHandle(DefaultStreamManager.class, "failingBase", long.class);
+      NEXT_LOG = l.findVarHandle(DefaultStreamManager.class, "nextTickerLog", long.class);
     } catch (ReflectiveOperationException e) {
       throw new ExceptionInInitializerError(e);
     }

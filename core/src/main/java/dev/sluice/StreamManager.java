@@ -295,8 +295,11 @@ public interface StreamManager extends AutoCloseable {
     }
 
     /**
-     * Runs every timer (timeouts, retention) on {@code scheduler}, which the manager never shuts down.
-     * Default: one daemon thread owned by the manager.
+     * Runs every timer (timeouts, retention) on {@code scheduler}, which the manager never shuts down;
+     * it must keep running while the manager is open. A stream whose timer it refuses, or whose
+     * queued timer it dropped (a {@code shutdownNow()} underneath), fails closed with a message
+     * naming the cause, at once or at the stream's next event (the manager has no thread of its own
+     * to watch a scheduler it does not own). Default: one daemon thread owned by the manager.
      */
     public Builder scheduler(ScheduledExecutorService scheduler) {
       this.scheduler = requireNonNull(scheduler, "scheduler");

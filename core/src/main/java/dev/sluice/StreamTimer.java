@@ -297,8 +297,14 @@ final class StreamTimer {
     }
     Throwable failure = null;
     synchronized (lock) {
-      // Compare remaining delays, not absolute times: differences never overflow.
-      if (entry != null && entryAt - now <= delay) {
+      // Compare remaining delays, not absolute times: differences never overflow. An entry that
+      // can no longer fire (done without having fired, or its scheduler shut down, which drops
+      // queued tasks silently) is not trusted: scheduling anew fails the stream closed.
+      ScheduledFuture<?> current = entry;
+      if (current != null
+          && entryAt - now <= delay
+          && !current.isDone()
+          && !m.scheduler.isShutdown()) {
         return;
       }
       if (entry != null) {

@@ -95,9 +95,9 @@ public interface TokenSink {
    * manager's delivery executor ({@link StreamManager.Builder#deliveryExecutor}), never on the thread
    * that cancels and never on the timer thread, so a hook that blocks (closing an HTTP response body
    * may wait for the next chunk) delays only its own upstream abort. The hooks of one stream run in
-   * registration order, one after the other. A hook registered once the stream was cancelled runs at
-   * once, on the registering thread. Hooks never run if the stream ends by its source returning or
-   * throwing. An exception from a hook is logged and otherwise ignored.
+   * registration order, one after the other; a hook registered once the stream was cancelled runs
+   * too, promptly, after the ones registered before it. Hooks never run if the stream ends by its
+   * source returning or throwing. An exception from a hook is logged and otherwise ignored.
    *
    * @param hook what to run on cancellation; not null
    * @throws NullPointerException if {@code hook} is null

@@ -153,6 +153,7 @@ class SoakTest {
             .detachPolicy(DetachPolicy.KEEP_RUNNING)
             .slowReaderTimeout(SLOW_READER)
             .slowReaderPolicy(SlowReaderPolicy.DETACH)
+            .executor(soakWorkers())
             .build();
     DefaultStreamManager m = (DefaultStreamManager) manager;
     Thread drain = new Thread(drainer, "soak-drainer");
@@ -831,10 +832,39 @@ class SoakTest {
     return n;
   }
 
-  /** Threads currently inside a source (platform workers; virtual threads are not listed). */
+  /**
+   * This soak's workers: on 17 platform threads named "soak-worker", so that a source another test
+   * class left running in this JVM is not counted as ours; on 21+ the default (virtual threads,
+   * which Thread.getAllStackTraces does not list anyway).
+   */
+  private static java.util.concurrent.Executor soakWorkers() {
+    if (Runtime.version().feature() >= 21) {
+      return Workers.newDefaultExecutor(MAX_RUNNING);
+    }
+    java.util.concurrent.atomic.AtomicInteger n = new java.util.concurrent.atomic.AtomicInteger();
+    java.util.concurrent.ThreadPoolExecutor pool =
+        new java.util.concurrent.ThreadPoolExecutor(
+            MAX_RUNNING,
+            MAX_RUNNING,
+            1,
+            TimeUnit.SECONDS,
+            new java.util.concurrent.LinkedBlockingQueue<>(),
+            r -> {
+              Thread t = new Thread(r, "soak-worker-" + n.incrementAndGet());
+              t.setDaemon(true);
+              return t;
+            });
+    pool.allowCoreThreadTimeOut(true);
+    return pool;
+  }
+
+  /** This soak's threads currently inside a source (platform workers; virtual ones are not listed). */
   private static int workersRunningASource() {
     int n = 0;
     for (Map.Entry<Thread, StackTraceElement[]> e : Thread.getAllStackTraces().entrySet()) {
+      if (!e.getKey().getName().startsWith("soak-worker")) {
+        continue;
+      }
       for (StackTraceElement f : e.getValue()) {
         if (f.getClassName().equals(DefaultStream.class.getName()) && f.getMethodName().equals("runWorker")) {
           n++;

@@ -72,6 +72,14 @@ final class TestStreams {
     };
   }
 
+  /**
+   * The time budget of one stress loop: {@code -Dsluice.stress.seconds} (default 3), so that the
+   * suite stays fast in CI and a researcher can run the same loops for minutes.
+   */
+  static long stressNanos() {
+    return TimeUnit.SECONDS.toNanos(Integer.getInteger("sluice.stress.seconds", 3));
+  }
+
   static StreamOutcome outcome(StreamHandle h) throws Exception {
     return h.outcome().toCompletableFuture().get(5, TimeUnit.SECONDS);
   }
