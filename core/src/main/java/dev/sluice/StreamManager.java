@@ -145,9 +145,6 @@ public interface StreamManager extends AutoCloseable {
     Ticker ticker = Ticker.system();
     final java.util.List<StreamListener> listeners = new java.util.ArrayList<>();
 
-    /** The default listener, which observes nothing. */
-    static final StreamListener NO_LISTENER = new StreamListener() {};
-
     /** Largest buffer and replay window accepted. */
     static final int MAX_BUFFER = 1 << 24;
 
