@@ -98,9 +98,6 @@ final class DefaultReader implements StreamReader {
    */
   private volatile long skippedTo;
 
-  /** The target of the SKIP being decided; the cutter's, under CUTTING. */
-  private long pendingSkip;
-
   /** Set by close(), from any thread. */
   private volatile boolean closed;
 
@@ -306,7 +303,7 @@ final class DefaultReader implements StreamReader {
    * {@code reason} is non-null, else a SKIP to {@code newest}; see the notes. The reader waits
    * (CUTTING) until the cutter decides.
    *
-   * @return true if the cut stands: the caller must then {@link #confirmCut()} it (after taking the
+   * @return true if the cut stands: the caller must then {@link #confirmCut} it (after taking the
    *     reader out of the ring, for a DETACH); false if the reader moved first, or the stream had
    *     ended with every token after {@code expected} intact (the cut is undone and the reader woken)
    */
@@ -316,7 +313,6 @@ final class DefaultReader implements StreamReader {
     }
     long target = reason != null ? GONE : newest;
     cutReason = reason;
-    pendingSkip = newest;
     if (!CURSOR.compareAndSet(this, expected, target)) {
       cutReason = null;
       cutState = FREE;
@@ -335,12 +331,15 @@ final class DefaultReader implements StreamReader {
     return true;
   }
 
-  /** Lets the reader see the cut that {@link #cut} decided: Detached, or a Gap. Cutter only. */
-  void confirmCut() {
+  /**
+   * Lets the reader see the cut that {@link #cut} decided: Detached, or a Gap to {@code newest}
+   * (the same value given to cut). Cutter only.
+   */
+  void confirmCut(long newest) {
     if (cutReason != null) {
       cutState = DETACHED;
     } else {
-      skippedTo = pendingSkip; // before FREE: the reader reports the gap from it
+      skippedTo = newest; // before FREE: the reader reports the gap from it
       cutState = FREE;
     }
     wake();

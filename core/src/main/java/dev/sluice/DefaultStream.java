@@ -185,6 +185,12 @@ final class DefaultStream implements StreamHandle, TokenSink {
   private final Map<String, String> metadata = new LinkedHashMap<>();
 
   /**
+   * Guarded by the manager's admission lock: removed from the registry while its worker still ran
+   * (so close() finds it there to report it).
+   */
+  boolean removedWhileRunning;
+
+  /**
    * The outcome future, created on the first call to outcome() (most streams are read, not
    * awaited). Completed on the delivery executor once the listeners have seen the end, or by
    * outcome() if that comes later.

@@ -43,7 +43,9 @@ final class DefaultStreamManager implements StreamManager {
    *
    * A stream keeps its slot until its source returns, even after the stream ended: sources that
    * ignore cancellation keep holding a thread, and counting them keeps the thread count bounded and
-   * honest. They are reported after the stop timeout, and by close() from `active` (the streams
+   * honest. They are reported after the stop timeout, and by close() from the registry and from
+   * `removedWhileRunning` (streams removed before their worker returned: their terminal was read
+   * while the source still ran), so that none is missed; that set stays empty unless a source lags.
    * whose worker holds a slot), whether or not they are still in the registry.
    *
    * A slot is free to the next submit a moment before the worker's task has returned to its
@@ -97,7 +99,7 @@ final class DefaultStreamManager implements StreamManager {
   private final Condition allReturned = admission.newCondition();
   private final ArrayDeque<DefaultStream> queue = new ArrayDeque<>();
   /** Streams whose worker holds a slot (dispatched, not yet returned). */
-  private final Set<DefaultStream> active = new HashSet<>();
+  private final Set<DefaultStream> removedWhileRunning = new HashSet<>();
   private int running;
   // ---- the guarded clock; see now(). Opaque: any recent value will do ----
   @SuppressWarnings("UnusedVariable") // accessed through the VarHandles only
@@ -247,7 +249,6 @@ final class DefaultStreamManager implements StreamManager {
         }
         if (running < maxRunning) {
           running++;
-          active.add(stream);
           dispatch = true;
           break;
         }
@@ -407,11 +408,13 @@ final class DefaultStreamManager implements StreamManager {
   private @Nullable DefaultStream releaseSlot(DefaultStream done) {
     admission.lock();
     try {
-      active.remove(done);
+      if (done.removedWhileRunning) {
+        done.removedWhileRunning = false;
+        removedWhileRunning.remove(done);
+      }
       DefaultStream next = queue.pollFirst();
       if (next != null) {
         next.queued = false;
-        active.add(next);
         notFull.signal();
       } else {
         returning.incrementAndGet();
@@ -584,6 +587,19 @@ final class DefaultStreamManager implements StreamManager {
 
   void onRemoved(DefaultStream s, boolean byTimer) {
     registry.remove(s.id, s);
+    if (!s.workerReturned()) { // its terminal was read while its source still runs
+      admission.lock();
+      try {
+        // Under the lock that releaseSlot holds: either the worker has not returned yet and will
+        // take it out there, or it has, and it is not added.
+        if (!s.workerReturned()) {
+          s.removedWhileRunning = true;
+          removedWhileRunning.add(s);
+        }
+      } finally {
+        admission.unlock();
+      }
+    }
     retained.decrement();
     if (byTimer) {
       evicted.increment();
@@ -664,7 +680,8 @@ final class DefaultStreamManager implements StreamManager {
     List<DefaultStream> holding;
     admission.lock();
     try {
-      holding = new ArrayList<>(active);
+      holding = new ArrayList<>(registry.values());
+      holding.addAll(removedWhileRunning);
     } finally {
       admission.unlock();
     }

@@ -23,8 +23,8 @@ final class StreamTimer {
    * same function answers both questions, so they cannot disagree.
    *
    * The times are volatile words written by the thread where the event happens; the entry (future,
-   * its due time, its sequence number) is guarded by `lock`, a private object, so that nothing a
-   * user holds (the handle's monitor) can delay a timer. Nothing in here runs user code: a timeout
+   * its due time, its sequence number) is guarded by this object's monitor: this class is private
+   * to the stream, so nothing a user holds (the handle's monitor) can delay a timer. Nothing in here runs user code: a timeout
    * only seals the stream; the stream hands the callbacks to the delivery executor.
    *
    * blockedSince is set by the producer when it starts waiting for space and cleared when it gets
@@ -67,9 +67,7 @@ final class StreamTimer {
   /** When the stream was aborted while its source ran; NONE unless a stop check is pending. */
   private volatile long abortedNanos = NONE;
 
-  private final Object lock = new Object();
-
-  // ---- the entry; guarded by lock ----
+  // ---- the entry; guarded by this ----
   private @Nullable ScheduledFuture<?> entry;
   private long entryAt = NONE;
   private long entrySeq;
@@ -242,7 +240,7 @@ final class StreamTimer {
 
   /** The timer task: acts on everything overdue, then schedules the next entry. */
   void fire(long seq) {
-    synchronized (lock) {
+    synchronized (this) {
       if (seq == entrySeq) {
         entry = null;
         entryAt = NONE;
@@ -296,7 +294,7 @@ final class StreamTimer {
       return;
     }
     Throwable failure = null;
-    synchronized (lock) {
+    synchronized (this) {
       // Compare remaining delays, not absolute times: differences never overflow. An entry that
       // can no longer fire (done without having fired, or its scheduler shut down, which drops
       // queued tasks silently) is not trusted: scheduling anew fails the stream closed.
@@ -340,7 +338,7 @@ final class StreamTimer {
    */
   void retime(long now) {
     long delay = due(now).delay();
-    synchronized (lock) {
+    synchronized (this) {
       if (entry != null && (delay < 0 || entryAt - now < delay)) {
         entry.cancel(false);
         entry = null;
@@ -352,7 +350,7 @@ final class StreamTimer {
 
   /** Cancels the entry once the stream was removed, unless a stop check is still pending. */
   void removed() {
-    synchronized (lock) {
+    synchronized (this) {
       if (entry != null && abortedNanos == NONE) {
         entry.cancel(false);
         entry = null;

@@ -458,7 +458,7 @@ final class TokenRing {
         if (reason != null) {
           last |= leave(r, CUT, c); // out of the ring before the reader can see Detached
         }
-        r.confirmCut();
+        r.confirmCut(newest);
         stream.logCut(r, reason, newest - c);
       }
     }

@@ -217,7 +217,12 @@ class HardeningTest {
     Assumptions.assumeTrue(Runtime.version().feature() >= 21, "virtual threads need JDK 21+");
     java.util.concurrent.ThreadFactory virtual = virtualFactory();
     StreamManager m =
-        StreamManager.builder().ticker(time).scheduler(time).stopTimeout(Duration.ofSeconds(2)).build();
+        StreamManager.builder()
+            .ticker(time)
+            .scheduler(time)
+            .stopTimeout(Duration.ofSeconds(2))
+            .queueCapacity(2_000) // every submit is admitted, however slowly the cancels run
+            .build();
     managers.add(m);
     List<Thread> cancellers = new ArrayList<>();
     for (int i = 0; i < 2_000; i++) {

@@ -234,7 +234,7 @@ class ReviewRound2Test {
     assertThat(r.cut(c, reason, 2)).isTrue(); // cutter 1: stands (the stream runs)
     assertThat(r.cut(c, reason, 2)).isFalse(); // cutter 2: its CAS fails...
     s.ring.leave(r, TokenRing.CUT, c); // cutter 1 goes on
-    r.confirmCut();
+    r.confirmCut(0);
     StreamEvent e;
     try {
       e = r.poll(Duration.ZERO);
@@ -289,7 +289,7 @@ class ReviewRound2Test {
     assertThat(r.cut(c, "reader too slow", 2)).isTrue(); // cutter 1
     assertThat(r.cut(c, "reader too slow", 2)).isFalse(); // cutter 2, stale position
     s.ring.leave(r, TokenRing.CUT, c);
-    r.confirmCut();
+    r.confirmCut(0);
     assertThat(last.isDone()).as("the subscriber got its last signal (onError with Detached)").isTrue();
     s.cancel();
   }
