@@ -257,13 +257,15 @@ final class DefaultReader implements StreamReader {
         if (!tokensAllowed) {
           return null;
         }
-        String text = ring.tokenAt(next);
+        Object token = ring.tokenAt(next);
         if (!CURSOR.compareAndSet(this, c, next)) {
           continue; // closed, cut or skipped while we read: what we read may be stale
         }
         delivered = next;
         ring.readerAdvanced(next);
-        return new StreamEvent.Token(next, text);
+        return token instanceof TokenRing.Kinded k
+            ? new StreamEvent.Token(next, k.kind(), k.text())
+            : new StreamEvent.Token(next, TokenKind.TEXT, (String) token);
       }
       if (statusOf(t) != S_RUNNING) {
         StreamEvent.Terminal term = stream.terminalEvent();

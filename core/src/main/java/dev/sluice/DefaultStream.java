@@ -6,6 +6,8 @@ import dev.sluice.StreamOutcome.Status;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
@@ -170,6 +172,18 @@ final class DefaultStream implements StreamHandle, TokenSink {
   /** Guarded by the manager's admission lock: true while waiting in its queue. */
   boolean queued;
 
+  /** Attributes given at submit; unmodifiable. */
+  private final Map<String, String> attributes;
+
+  // ---- what the source reports, for the outcome; read once by the terminal transition ----
+  private volatile StreamOutcome.@Nullable Usage usage;
+  private volatile @Nullable String finishReason;
+
+  /** Guards {@link #metadata}: a private lock, nothing a user holds. */
+  private final Object results = new Object();
+
+  private final Map<String, String> metadata = new LinkedHashMap<>();
+
   /**
    * Guarded by the manager's admission lock: removed from the registry while its worker still ran
    * (so close() finds it there to report it).
@@ -190,9 +204,19 @@ final class DefaultStream implements StreamHandle, TokenSink {
   private volatile boolean notified;
 
   DefaultStream(DefaultStreamManager manager, String id, @Nullable String owner, TokenSource source) {
+    this(manager, id, owner, Map.of(), source);
+  }
+
+  DefaultStream(
+      DefaultStreamManager manager,
+      String id,
+      @Nullable String owner,
+      Map<String, String> attributes,
+      TokenSource source) {
     this.manager = manager;
     this.id = id;
     this.owner = owner;
+    this.attributes = attributes;
     this.source = source;
     this.ring = new TokenRing(this, manager.bufferSize, manager.ringSize);
     this.timer = new StreamTimer(this, manager, manager.now());
@@ -268,7 +292,28 @@ final class DefaultStream implements StreamHandle, TokenSink {
 
   @Override
   public Flow.Publisher<StreamEvent> publisher() {
-    return new StreamPublisher(this, manager.deliveryExecutor);
+    return publisher(0);
+  }
+
+  @Override
+  public Flow.Publisher<StreamEvent> publisher(long lastSequence) {
+    if (lastSequence < 0) {
+      throw new IllegalArgumentException("lastSequence must be >= 0, got " + lastSequence);
+    }
+    return new StreamPublisher(this, manager.deliveryExecutor, lastSequence);
+  }
+
+  @Override
+  public Map<String, String> attributes() {
+    return attributes;
+  }
+
+  @Override
+  public Optional<Duration> queueWait() {
+    long start = timer.startNanos;
+    return start == StreamTimer.NONE
+        ? Optional.empty()
+        : Optional.of(Duration.ofNanos(Math.max(0, start - timer.submitNanos)));
   }
 
   @Override
@@ -307,6 +352,17 @@ final class DefaultStream implements StreamHandle, TokenSink {
   @Override
   public void send(String token) {
     requireNonNull(token, "token");
+    publish(token); // a TEXT token is stored bare
+  }
+
+  @Override
+  public void send(TokenKind kind, String token) {
+    requireNonNull(kind, "kind");
+    requireNonNull(token, "token");
+    publish(kind == TokenKind.TEXT ? token : new TokenRing.Kinded(kind, token));
+  }
+
+  private void publish(Object token) {
     boolean first = ring.count() == 0; // one producer: nobody else can publish token 1
     if (first) {
       // Before publishing: whoever holds token 1 must also see timeToFirstToken().
@@ -334,6 +390,68 @@ final class DefaultStream implements StreamHandle, TokenSink {
       Thread.currentThread().interrupt();
     }
     throw refused();
+  }
+
+  @Override
+  public void reportUsage(long inputTokens, long outputTokens) {
+    StreamOutcome.Usage u = new StreamOutcome.Usage(inputTokens, outputTokens); // validates
+    if (ring.running()) {
+      usage = u;
+    }
+  }
+
+  @Override
+  public void reportFinishReason(String reason) {
+    requireNonNull(reason, "reason");
+    if (reason.isBlank() || reason.length() > 256) {
+      throw new IllegalArgumentException(
+          "finish reason must be non-blank and at most 256 characters, got \""
+              + abbreviate(reason)
+              + "\" ("
+              + reason.length()
+              + " characters)");
+    }
+    if (ring.running()) {
+      finishReason = reason;
+    }
+  }
+
+  @Override
+  public void putMetadata(String key, String value) {
+    requireNonNull(key, "key");
+    requireNonNull(value, "value");
+    if (key.isBlank() || key.length() > 128) {
+      throw new IllegalArgumentException(
+          "metadata key must be non-blank and at most 128 characters, got \"" + abbreviate(key) + "\"");
+    }
+    if (value.length() > 1024) {
+      throw new IllegalArgumentException(
+          "metadata value of \"" + key + "\" must be at most 1024 characters, got " + value.length());
+    }
+    synchronized (results) {
+      if (!ring.running()) {
+        return;
+      }
+      if (metadata.size() >= 32 && !metadata.containsKey(key)) {
+        throw new IllegalArgumentException(
+            "at most 32 metadata keys per stream; \"" + key + "\" would be the 33rd");
+      }
+      metadata.put(key, value);
+    }
+  }
+
+  private static String abbreviate(String s) {
+    return s.length() <= 40 ? s : s.substring(0, 40) + "...";
+  }
+
+  /** The outcome of a transition to {@code status} with {@code count} tokens, with the reports. */
+  private StreamOutcome outcomeOf(
+      int status, long count, @Nullable String message, @Nullable Throwable cause) {
+    Map<String, String> meta;
+    synchronized (results) {
+      meta = metadata.isEmpty() ? Map.of() : Map.copyOf(metadata);
+    }
+    return new StreamOutcome(toStatus(status), count, message, cause, usage, finishReason, meta);
   }
 
   @Override
@@ -541,7 +659,7 @@ final class DefaultStream implements StreamHandle, TokenSink {
     }
     // Won. Emit the terminal event: one write to the slot reserved for it (the last gasp).
     long count = t & COUNT_MASK;
-    StreamOutcome result = new StreamOutcome(toStatus(status), count, message, cause);
+    StreamOutcome result = outcomeOf(status, count, message, cause);
     terminal = new StreamEvent.Terminal(count + 1, result);
 
     // Internal work: wake everyone, stop the worker, counters, the timer.

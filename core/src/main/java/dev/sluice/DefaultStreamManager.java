@@ -10,6 +10,7 @@ import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.Set;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
@@ -23,6 +24,7 @@ import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.LockSupport;
+import java.util.function.Consumer;
 import java.util.concurrent.locks.ReentrantLock;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
@@ -84,7 +86,8 @@ final class DefaultStreamManager implements StreamManager {
   final Executor deliveryExecutor;
   private final @Nullable ExecutorService ownedExecutor;
   private final @Nullable ScheduledExecutorService ownedScheduler;
-  private final StreamListener listener;
+  /** The listeners, in the order added; each call contained. */
+  private final StreamListener[] listeners;
   private final boolean hasListener;
   private final StreamIds ids = new StreamIds();
 
@@ -157,8 +160,8 @@ final class DefaultStreamManager implements StreamManager {
     } catch (RuntimeException e) {
       throw new IllegalArgumentException("ticker " + ticker + " failed on its first read: " + e, e);
     }
-    listener = b.listener;
-    hasListener = b.listener != StreamManager.Builder.NO_LISTENER;
+    listeners = b.listeners.toArray(new StreamListener[0]);
+    hasListener = listeners.length > 0;
     Executor userExecutor = b.executor;
     if (userExecutor != null) {
       executor = userExecutor;
@@ -188,17 +191,54 @@ final class DefaultStreamManager implements StreamManager {
 
   @Override
   public StreamHandle submit(TokenSource source) {
-    return submit0(null, source);
+    return submit0(null, Map.of(), source);
   }
 
   @Override
   public StreamHandle submit(String owner, TokenSource source) {
-    return submit0(requireOwner(owner), source);
+    return submit0(requireOwner(owner), Map.of(), source);
   }
 
-  private StreamHandle submit0(@Nullable String owner, TokenSource source) {
+  @Override
+  public StreamHandle submit(Map<String, String> attributes, TokenSource source) {
+    return submit0(null, requireAttributes(attributes), source);
+  }
+
+  @Override
+  public StreamHandle submit(String owner, Map<String, String> attributes, TokenSource source) {
+    return submit0(requireOwner(owner), requireAttributes(attributes), source);
+  }
+
+  /** Validates and copies submit attributes; the message names the bad entry. */
+  static Map<String, String> requireAttributes(Map<String, String> attributes) {
+    requireNonNull(attributes, "attributes");
+    if (attributes.size() > 32) {
+      throw new IllegalArgumentException(
+          "attributes must have at most 32 entries, got " + attributes.size());
+    }
+    for (Map.Entry<String, String> e : attributes.entrySet()) {
+      String key = e.getKey();
+      String value = e.getValue();
+      if (key == null || key.isBlank() || key.length() > 128) {
+        throw new IllegalArgumentException(
+            "attribute keys must be non-blank and at most 128 characters, got "
+                + (key == null ? "null" : "\"" + (key.length() > 40 ? key.substring(0, 40) + "..." : key) + "\""));
+      }
+      if (value == null || value.length() > 1024) {
+        throw new IllegalArgumentException(
+            "attribute \""
+                + key
+                + "\" must have a value of at most 1024 characters, got "
+                + (value == null ? "null" : value.length() + " characters"));
+      }
+    }
+    return Map.copyOf(attributes);
+  }
+
+  private StreamHandle submit0(
+      @Nullable String owner, Map<String, String> attributes, TokenSource source) {
     requireNonNull(source, "source");
-    DefaultStream stream = new DefaultStream(this, ids.next(), owner, source);
+    DefaultStream stream = new DefaultStream(this, ids.next(), owner, attributes, source);
     boolean dispatch;
     admission.lock();
     try {
@@ -245,6 +285,7 @@ final class DefaultStreamManager implements StreamManager {
       admission.unlock();
     }
     stream.scheduleNext(now()); // never throws: a scheduler that fails fails the stream
+    notifyListeners(stream, "onSubmit", l -> l.onSubmit(stream));
     if (dispatch) {
       dispatch(stream);
     }
@@ -397,20 +438,23 @@ final class DefaultStreamManager implements StreamManager {
 
   // ------------------------------------------------------------------ callbacks from streams
 
-  void notifyStart(DefaultStream s) {
-    try {
-      listener.onStart(s);
-    } catch (Throwable e) {
-      log.warn("stream {}: listener onStart threw", s.id, e);
+  /** Calls {@code event} on every listener, each contained: one that throws is logged. */
+  private void notifyListeners(DefaultStream s, String what, Consumer<StreamListener> event) {
+    for (StreamListener l : listeners) {
+      try {
+        event.accept(l);
+      } catch (Throwable e) {
+        log.warn("stream {}: listener {} threw", s.id, what, e);
+      }
     }
   }
 
+  void notifyStart(DefaultStream s) {
+    notifyListeners(s, "onStart", l -> l.onStart(s));
+  }
+
   void notifyFirstToken(DefaultStream s, Duration ttft) {
-    try {
-      listener.onFirstToken(s, ttft);
-    } catch (Throwable e) {
-      log.warn("stream {}: listener onFirstToken threw", s.id, e);
-    }
+    notifyListeners(s, "onFirstToken", l -> l.onFirstToken(s, ttft));
   }
 
   /** Counts a stream's end and takes it out of the queue; internal, on the terminating thread. */
@@ -459,11 +503,7 @@ final class DefaultStreamManager implements StreamManager {
         s.id,
         "listener onTerminal / outcome dependents",
         () -> {
-          try {
-            listener.onTerminal(s, o);
-          } catch (Throwable e) {
-            log.warn("stream {}: listener onTerminal threw", s.id, e);
-          }
+          notifyListeners(s, "onTerminal", l -> l.onTerminal(s, o));
           CompletableFuture<StreamOutcome> f = s.listenersNotified();
           if (f != null) {
             f.complete(o);
@@ -564,7 +604,7 @@ final class DefaultStreamManager implements StreamManager {
     if (byTimer) {
       evicted.increment();
       if (hasListener) {
-        callback(s.id, "listener onEvicted", () -> listener.onEvicted(s));
+        callback(s.id, "listener onEvicted", () -> notifyListeners(s, "onEvicted", l -> l.onEvicted(s)));
       }
     }
   }

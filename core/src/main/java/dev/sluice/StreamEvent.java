@@ -23,12 +23,19 @@ public sealed interface StreamEvent
    * One token.
    *
    * @param sequence position in the stream, from 1
+   * @param kind what it carries: answer text, reasoning, or a tool-call delta
    * @param text the token as the source sent it
    */
-  record Token(long sequence, String text) implements StreamEvent {
+  record Token(long sequence, TokenKind kind, String text) implements StreamEvent {
     /** Checks the components. */
     public Token {
+      requireNonNull(kind, "kind");
       requireNonNull(text, "text");
+    }
+
+    /** A {@link TokenKind#TEXT} token. */
+    public Token(long sequence, String text) {
+      this(sequence, TokenKind.TEXT, text);
     }
   }
 

@@ -1,6 +1,7 @@
 package dev.sluice;
 
 import java.time.Duration;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.Flow;
@@ -107,6 +108,33 @@ public interface StreamHandle {
    * {@link DetachPolicy#CANCEL}, the last subscriber leaving cancels the stream.
    */
   Flow.Publisher<StreamEvent> publisher();
+
+  /**
+   * A {@link Flow.Publisher} view whose subscribers resume after {@code lastSequence}, like {@link
+   * #attach(long)}: what an SSE endpoint answering a reconnect with {@code Last-Event-ID} needs.
+   * Otherwise exactly like {@link #publisher()}.
+   *
+   * <p>A position that {@code attach(lastSequence)} would reject (beyond the end, or no longer
+   * retained) fails each subscriber with {@code onError} carrying that same exception, after
+   * {@code onSubscribe}.
+   *
+   * @param lastSequence the last sequence number already seen; 0 to start at the beginning
+   * @throws IllegalArgumentException if {@code lastSequence} is negative
+   */
+  Flow.Publisher<StreamEvent> publisher(long lastSequence);
+
+  /**
+   * The attributes given at submit (model, provider, operation, ...), for listeners and metrics;
+   * unmodifiable, empty if none were given.
+   */
+  Map<String, String> attributes();
+
+  /**
+   * How long the stream waited for a worker: from submit to its source starting. Empty until it
+   * starts (and for a stream cancelled while queued). Time to first token as OpenTelemetry
+   * defines it, from the client's request, is {@code queueWait() + timeToFirstToken()}.
+   */
+  Optional<Duration> queueWait();
 
   /**
    * Time from the source starting to its first token; empty until a token is sent. Present for

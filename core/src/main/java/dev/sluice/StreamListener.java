@@ -13,6 +13,13 @@ import java.time.Duration;
  */
 public interface StreamListener {
 
+  /**
+   * The stream was submitted and is findable; on the thread that called {@code submit}, before it
+   * returns (and before {@link #onStart}, unless the stream went to the queue and a worker took it
+   * at once). {@link StreamHandle#queueWait()} says how long it waited, once it starts.
+   */
+  default void onSubmit(StreamHandle stream) {}
+
   /** The source starts running; on the worker thread. */
   default void onStart(StreamHandle stream) {}
 

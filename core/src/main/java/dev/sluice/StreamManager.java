@@ -3,6 +3,7 @@ package dev.sluice;
 import static java.util.Objects.requireNonNull;
 
 import java.time.Duration;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
@@ -62,6 +63,30 @@ public interface StreamManager extends AutoCloseable {
   StreamHandle submit(String owner, TokenSource source);
 
   /**
+   * Submits a source with no owner and with attributes (model, provider, operation, ...) that
+   * listeners and metrics see on its handle ({@link StreamHandle#attributes()}).
+   *
+   * @param attributes at most 32 entries, keys non-blank and at most 128 characters, values at most
+   *     1,024; copied
+   * @param source the producer; not null
+   * @return the new stream's handle, {@code RUNNING}
+   * @throws IllegalArgumentException if an attribute breaks those limits
+   * @throws RejectedExecutionException if the queue stayed full for the submit timeout
+   * @throws IllegalStateException if this manager is closed
+   */
+  StreamHandle submit(Map<String, String> attributes, TokenSource source);
+
+  /**
+   * Submits a source owned by {@code owner}, with attributes; see {@link #submit(String,
+   * TokenSource)} and {@link #submit(Map, TokenSource)}.
+   *
+   * @throws IllegalArgumentException if {@code owner} is blank or an attribute breaks the limits
+   * @throws RejectedExecutionException if the queue stayed full for the submit timeout
+   * @throws IllegalStateException if this manager is closed
+   */
+  StreamHandle submit(String owner, Map<String, String> attributes, TokenSource source);
+
+  /**
    * Finds a stream submitted without an owner, running or ended but not yet removed.
    *
    * @param id the stream's id
@@ -118,10 +143,7 @@ public interface StreamManager extends AutoCloseable {
     @Nullable ScheduledExecutorService scheduler;
     @Nullable Executor deliveryExecutor;
     Ticker ticker = Ticker.system();
-    StreamListener listener = NO_LISTENER;
-
-    /** The default listener, which observes nothing. */
-    static final StreamListener NO_LISTENER = new StreamListener() {};
+    final java.util.List<StreamListener> listeners = new java.util.ArrayList<>();
 
     /** Largest buffer and replay window accepted. */
     static final int MAX_BUFFER = 1 << 24;
@@ -303,9 +325,13 @@ public interface StreamManager extends AutoCloseable {
       return this;
     }
 
-    /** Observes every stream's lifecycle. Default: none. */
+    /**
+     * Adds a listener that observes every stream's lifecycle; may be called several times (metrics,
+     * tracing and logging side by side). Listeners are called in the order added, each contained:
+     * one that throws is logged and the others still run. Default: none.
+     */
     public Builder listener(StreamListener listener) {
-      this.listener = requireNonNull(listener, "listener");
+      listeners.add(requireNonNull(listener, "listener"));
       return this;
     }
 

@@ -18,16 +18,18 @@ final class StreamPublisher implements Flow.Publisher<StreamEvent> {
 
   private final DefaultStream stream;
   private final Executor delivery;
+  private final long lastSequence;
 
-  StreamPublisher(DefaultStream stream, Executor delivery) {
+  StreamPublisher(DefaultStream stream, Executor delivery, long lastSequence) {
     this.stream = stream;
     this.delivery = delivery;
+    this.lastSequence = lastSequence;
   }
 
   @Override
   public void subscribe(Flow.Subscriber<? super StreamEvent> subscriber) {
     requireNonNull(subscriber, "subscriber"); // rule 1.9
-    new Subscription(stream, delivery, subscriber).start();
+    new Subscription(stream, delivery, subscriber).start(lastSequence);
   }
 
   /** One subscriber's reader and demand. */
@@ -70,11 +72,13 @@ final class StreamPublisher implements Flow.Publisher<StreamEvent> {
       this.subscriber = subscriber;
     }
 
-    void start() {
+    void start(long lastSequence) {
       try {
-        reader = stream.attachReader(0, this::signal);
+        reader = stream.attachReader(lastSequence, this::signal);
       } catch (RuntimeException e) {
-        attachFailure = e; // e.g. the first events are no longer retained: onError after onSubscribe
+        // e.g. the events after it are no longer retained, or it is beyond the end: onError after
+        // onSubscribe (rule 1.9), with the exception attach(lastSequence) would have thrown
+        attachFailure = e;
       }
       Flow.@Nullable Subscriber<? super StreamEvent> s = subscriber;
       if (s != null) {

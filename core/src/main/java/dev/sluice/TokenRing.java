@@ -99,7 +99,7 @@ final class TokenRing {
    * The slots, allocated by the producer before its first publish. Non-volatile: published by the
    * CAS on {@link #tail} that publishes the first token, read only after reading a count > 0.
    */
-  private @Nullable String @Nullable [] slots;
+  private @Nullable Object @Nullable [] slots;
 
   /** The readers gating the producer (validated, or being validated); copy-on-write, by CAS. */
   private volatile DefaultReader[] readers = NO_READERS;
@@ -173,7 +173,7 @@ final class TokenRing {
    * @return its sequence; {@link #REFUSED} if the stream has ended; {@link #INTERRUPTED} if the
    *     thread was interrupted while waiting (the stream still runs, the interrupt is consumed)
    */
-  long publish(String token) {
+  long publish(Object token) {
     long t = tail;
     if (statusOf(t) != S_RUNNING) {
       return REFUSED;
@@ -185,9 +185,9 @@ final class TokenRing {
         return waited;
       }
     }
-    @Nullable String[] s = slots;
+    @Nullable Object[] s = slots;
     if (s == null) {
-      slots = s = new String[mask + 1];
+      slots = s = new Object[mask + 1];
     }
     s[(int) (seq & mask)] = token;
     if (!TAIL.compareAndSet(this, t, t + 1)) {
@@ -300,18 +300,24 @@ final class TokenRing {
 
   // ------------------------------------------------------------------ readers
 
-  /** The token with sequence {@code seq}; the caller has read a count >= seq from the tail. */
-  String tokenAt(long seq) {
-    @Nullable String[] s = slots;
+  /**
+   * The slot of token {@code seq}: its text (a TEXT token) or a {@link Kinded}; the caller has read
+   * a count >= seq from the tail.
+   */
+  Object tokenAt(long seq) {
+    @Nullable Object[] s = slots;
     if (s == null) {
       throw new IllegalStateException("stream " + stream.id + ": no buffer for token " + seq);
     }
-    String text = s[(int) (seq & mask)];
-    if (text == null) {
+    Object token = s[(int) (seq & mask)];
+    if (token == null) {
       throw new IllegalStateException("stream " + stream.id + ": token " + seq + " missing");
     }
-    return text;
+    return token;
   }
+
+  /** A slot's content for a token of another kind than TEXT (TEXT tokens are stored bare). */
+  record Kinded(TokenKind kind, String text) {}
 
   /**
    * Validates {@code r}'s position, then makes it visible to the producer; see the notes. On

@@ -34,7 +34,52 @@ public interface TokenSink {
    * @throws NullPointerException if {@code token} is null
    * @throws StreamCancelledException if the stream has ended; the token was dropped
    */
-  void send(String token);
+  default void send(String token) {
+    send(TokenKind.TEXT, token);
+  }
+
+  /**
+   * Appends a token of the given kind: answer text, reasoning, or a tool-call delta. Otherwise
+   * exactly like {@link #send(String)}; all kinds share one sequence and one buffer.
+   *
+   * @param kind what the token carries; not null
+   * @param token the token's text; not null, may be empty
+   * @throws NullPointerException if {@code kind} or {@code token} is null
+   * @throws StreamCancelledException if the stream has ended; the token was dropped
+   */
+  void send(TokenKind kind, String token);
+
+  /**
+   * Reports the model's token usage, for the outcome ({@link StreamOutcome#usage()}) and the
+   * listeners; the last report before the stream ends wins. Usually called once the upstream sent
+   * its final chunk, before {@link TokenSource#run} returns. Safe from any thread; ignored once the
+   * stream has ended.
+   *
+   * @throws IllegalArgumentException if a count is negative
+   */
+  void reportUsage(long inputTokens, long outputTokens);
+
+  /**
+   * Reports why the model stopped ({@code stop}, {@code length}, {@code tool_calls}, ...), for
+   * {@link StreamOutcome#finishReason()}; the last report before the stream ends wins. Safe from
+   * any thread; ignored once the stream has ended.
+   *
+   * @throws NullPointerException if {@code reason} is null
+   * @throws IllegalArgumentException if {@code reason} is blank or longer than 256 characters
+   */
+  void reportFinishReason(String reason);
+
+  /**
+   * Adds a fact about the response for {@link StreamOutcome#metadata()} (the response model, its
+   * id, ...); a later value for the same key replaces the earlier one. At most 32 keys of at most
+   * 128 characters, values of at most 1,024. Safe from any thread; ignored once the stream has
+   * ended.
+   *
+   * @throws NullPointerException if {@code key} or {@code value} is null
+   * @throws IllegalArgumentException if the key is blank or too long, the value too long, or the
+   *     32 keys are taken
+   */
+  void putMetadata(String key, String value);
 
   /**
    * Returns whether the stream has ended so that {@link #send} would throw: cancelled, timed out, or

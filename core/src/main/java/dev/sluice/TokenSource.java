@@ -25,7 +25,12 @@ public interface TokenSource {
   /**
    * Writes this stream's tokens to {@code sink}, in order, and returns when there are no more.
    *
-   * <p>Called once, on a worker thread. {@code sink} must not be used after this method returns.
+   * <p>Called once, on a worker thread. Returning completes the stream, so call it when the
+   * upstream is done. A callback-driven source (an HTTP client delivering chunks on its own
+   * threads) waits in this method until its last callback and must order its {@code send}s by
+   * happens-before. Callbacks that still fire after this method returned or after a cancel are
+   * harmless: {@link TokenSink#isCancelled} returns true and {@link TokenSink#send} throws {@link
+   * StreamCancelledException} at once, without adding a token or blocking.
    *
    * @param sink where the tokens go; cancellation-aware
    * @throws Exception to fail the stream; the exception becomes the outcome's cause

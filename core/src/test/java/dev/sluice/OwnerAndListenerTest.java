@@ -113,7 +113,7 @@ class OwnerAndListenerTest {
     assertThatThrownBy(() -> manager.submit(" ", TestStreams.counting(1)))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessage("owner must not be blank, got \" \"");
-    assertThatThrownBy(() -> manager.submit(null, TestStreams.counting(1)))
+    assertThatThrownBy(() -> manager.submit((String) null, TestStreams.counting(1)))
         .isInstanceOf(NullPointerException.class)
         .hasMessage("owner");
     assertThatThrownBy(() -> manager.find("", new StreamIds().next()))

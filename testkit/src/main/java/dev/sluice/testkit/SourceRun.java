@@ -6,6 +6,7 @@ import dev.sluice.StreamCancelledException;
 import dev.sluice.StreamHandle;
 import dev.sluice.StreamManager;
 import dev.sluice.StreamOutcome;
+import dev.sluice.TokenKind;
 import dev.sluice.TokenSink;
 import dev.sluice.TokenSource;
 import java.time.Duration;
@@ -364,7 +365,7 @@ final class SourceRun {
     }
 
     @Override
-    public void send(String token) {
+    public void send(TokenKind kind, String token) {
       sendCalls.incrementAndGet();
       if (hasReturned()) {
         sendsAfterReturn.incrementAndGet();
@@ -373,7 +374,7 @@ final class SourceRun {
         firstLateToken = token;
       }
       try {
-        delegate().send(token);
+        delegate().send(kind, token);
       } catch (StreamCancelledException e) {
         refused.incrementAndGet();
         if (visibleBy == null) {
@@ -385,6 +386,21 @@ final class SourceRun {
         accepted.add(token);
       }
       firstToken.countDown();
+    }
+
+    @Override
+    public void reportUsage(long inputTokens, long outputTokens) {
+      delegate().reportUsage(inputTokens, outputTokens);
+    }
+
+    @Override
+    public void reportFinishReason(String reason) {
+      delegate().reportFinishReason(reason);
+    }
+
+    @Override
+    public void putMetadata(String key, String value) {
+      delegate().putMetadata(key, value);
     }
 
     @Override
