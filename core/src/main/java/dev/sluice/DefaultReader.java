@@ -31,7 +31,10 @@ final class DefaultReader implements StreamReader {
    * every token after the old cursor still intact, it is undone (the reader goes on to its tokens
    * and terminal). A standing DETACH takes the reader out of the ring before the reader may see it
    * (confirmCut), so that a client closing the reader on Detached cannot get ahead of the detach
-   * policy. A reader that finds itself CUTTING waits for the verdict; the cutter wakes it.
+   * policy. A reader that finds itself CUTTING waits for the verdict; the cutter wakes it. One
+   * cutter at a time owns a cut (CAS FREE -> CUTTING; a multi-threaded scheduler may fire a stream's
+   * timer twice at once), and a standing SKIP is reported from `skippedTo`, which the cutter publishes
+   * before it lets go, never from the cursor alone, which may be ahead for a cut still being decided.
    *
    * Waiting: the reader publishes its waiter and then looks for an event once more before parking;
    * everything that can make an event ready (a publish, the terminal, a cut, close) writes its word

@@ -33,7 +33,8 @@ final class DefaultStream implements StreamHandle, TokenSink {
    *   this class   the lifecycle: the one terminal transition (decided by the ring's seal CAS), the
    *                terminal event, the worker, the cancel hooks, removal and the outcome: each a
    *                CAS-decided state machine, documented at its field.
-   *   StreamTimer  the stream's times and its single timer entry, behind a private lock.
+   *   StreamTimer  the stream's times and its single timer entry, guarded by the timer's own
+   *                monitor (internal: nothing a user holds).
    *
    * The terminal event is not stored in the ring but in its own field, the slot reserved for it:
    * emitting it is one volatile write, so it never blocks and never fails for lack of room (seed bug
