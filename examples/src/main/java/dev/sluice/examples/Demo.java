@@ -261,6 +261,9 @@ final class Demo {
         b.close();
         workerPool.shutdown();
         boolean poolEnded = workerPool.awaitTermination(5, TimeUnit.SECONDS);
+        // A terminated pool's threads are still alive for the moment they take to exit (seconds on
+        // a loaded machine): wait for that, bounded, so that only a thread that stays is counted.
+        await(Duration.ofSeconds(5), () -> threadsNamed("demo-worker-") == 0);
         long threadsLeft = threadsNamed("demo-worker-");
 
         report(kinds.size(), statsA, statsB, drained, liveAfterDrain, poolEnded, threadsLeft, clientsNanos);
