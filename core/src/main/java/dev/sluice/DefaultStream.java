@@ -186,10 +186,12 @@ final class DefaultStream implements StreamHandle, TokenSink {
   private final Map<String, String> metadata = new LinkedHashMap<>();
 
   /**
-   * Guarded by the manager's admission lock: removed from the registry while its worker still ran
-   * (so close() finds it there to report it).
+   * Removed from the registry while its worker still ran, so close() finds it in the manager's
+   * set to report it. Written under the manager's admission lock; volatile for the Dekker pair with
+   * the worker's return (the remover writes it and then reads `worker`; the worker writes
+   * W_RETURNED and then reads it), so that one of them takes the stream out of that set.
    */
-  boolean removedWhileRunning;
+  volatile boolean removedWhileRunning;
 
   /**
    * The outcome future, created on the first call to outcome() (most streams are read, not
@@ -621,6 +623,9 @@ final class DefaultStream implements StreamHandle, TokenSink {
         }
         Thread.interrupted();
         worker = W_RETURNED;
+      }
+      if (removedWhileRunning) { // then read it (see the field)
+        manager.forgetRemovedWhileRunning(this);
       }
       runner = null;
       MDC.remove(MDC_KEY);

@@ -408,10 +408,6 @@ final class DefaultStreamManager implements StreamManager {
   private @Nullable DefaultStream releaseSlot(DefaultStream done) {
     admission.lock();
     try {
-      if (done.removedWhileRunning) {
-        done.removedWhileRunning = false;
-        removedWhileRunning.remove(done);
-      }
       DefaultStream next = queue.pollFirst();
       if (next != null) {
         next.queued = false;
@@ -585,16 +581,31 @@ final class DefaultStreamManager implements StreamManager {
     }
   }
 
+  /** The worker of {@code s} returned after its stream was removed: it no longer needs reporting. */
+  void forgetRemovedWhileRunning(DefaultStream s) {
+    admission.lock();
+    try {
+      if (s.removedWhileRunning) {
+        s.removedWhileRunning = false;
+        removedWhileRunning.remove(s);
+      }
+    } finally {
+      admission.unlock();
+    }
+  }
+
   void onRemoved(DefaultStream s, boolean byTimer) {
     registry.remove(s.id, s);
     if (!s.workerReturned()) { // its terminal was read while its source still runs
       admission.lock();
       try {
-        // Under the lock that releaseSlot holds: either the worker has not returned yet and will
-        // take it out there, or it has, and it is not added.
-        if (!s.workerReturned()) {
-          s.removedWhileRunning = true;
-          removedWhileRunning.add(s);
+        // Write the flag, then read the worker's state; the worker writes its state, then reads
+        // the flag (DefaultStream.removedWhileRunning): one of the two takes it out again.
+        s.removedWhileRunning = true;
+        removedWhileRunning.add(s);
+        if (s.workerReturned()) {
+          s.removedWhileRunning = false;
+          removedWhileRunning.remove(s);
         }
       } finally {
         admission.unlock();
